@@ -1,0 +1,186 @@
+import type { Redis } from 'ioredis';
+import { Errors } from './errors.ts';
+import { keys } from './redis-keys.ts';
+import type { Clock } from './time.ts';
+import type { BatchType, ContentType, MultipartBatchPartMetadata } from './wire/data-staging.ts';
+
+/** A staged batch as stored. */
+export interface BatchRecord {
+  batchId: string;
+  workspace: string;
+  displayName: string;
+  batchType: BatchType;
+  contentType: ContentType;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** One file of a batch as stored (its object key is derived from the names). */
+export interface FileRecord {
+  contentType: string;
+  size: number;
+  shardId?: string;
+  nestedContentType?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  next: string | null;
+}
+
+// Creates the batch if absent; returns the stored type and content type either way, atomically,
+// so two racing first uploads cannot create a batch twice with different types.
+const ENSURE_BATCH = `
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('HMGET', KEYS[1], 'batchType', 'contentType')
+end
+redis.call('HSET', KEYS[1], 'batchId', ARGV[1], 'workspace', ARGV[2], 'displayName', ARGV[3],
+  'batchType', ARGV[4], 'contentType', ARGV[5], 'createdAt', ARGV[6], 'expiresAt', ARGV[7])
+redis.call('ZADD', KEYS[2], ARGV[6], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[7], ARGV[2] .. '/' .. ARGV[1])
+return {ARGV[4], ARGV[5]}
+`;
+
+/** Redis repository of batches and their files (Data Staging state). */
+export class BatchesRepo {
+  constructor(
+    private readonly redis: Redis,
+    private readonly clock: Clock,
+    private readonly ttlMs: number,
+  ) {}
+
+  async get(ws: string, batchId: string): Promise<BatchRecord | null> {
+    const h = await this.redis.hgetall(keys.batch(ws, batchId));
+    if (!h.batchId) return null;
+    const rec: BatchRecord = {
+      batchId: h.batchId,
+      workspace: h.workspace,
+      displayName: h.displayName,
+      batchType: h.batchType as BatchType,
+      contentType: h.contentType as ContentType,
+      createdAt: Number(h.createdAt),
+      expiresAt: Number(h.expiresAt),
+    };
+    return rec.expiresAt <= this.clock.now() ? null : rec;
+  }
+
+  async require(ws: string, batchId: string): Promise<BatchRecord> {
+    const rec = await this.get(ws, batchId);
+    if (!rec) throw Errors.notFound('batch', batchId);
+    return rec;
+  }
+
+  /**
+   * Returns the batch, creating it with the given type if absent. A batch keeps the type of its
+   * first upload: another type (e.g. a single upload into a sharded batch) is a 409.
+   */
+  async ensure(
+    ws: string,
+    batchId: string,
+    init: { displayName: string; batchType: BatchType; contentType: ContentType },
+  ): Promise<void> {
+    const now = this.clock.now();
+    const existing = await this.get(ws, batchId);
+    if (!existing) {
+      // An expired batch still holding keys is replaced only after the collector removed it.
+      const stale = await this.redis.exists(keys.batch(ws, batchId));
+      if (stale) throw Errors.conflict(`batch "${batchId}" has expired and is being removed; use another batch id`);
+    }
+    const [type, content] = (await this.redis.eval(
+      ENSURE_BATCH,
+      3,
+      keys.batch(ws, batchId),
+      keys.batchIndex(ws),
+      keys.batchExpiry(),
+      batchId,
+      ws,
+      init.displayName,
+      init.batchType,
+      init.contentType,
+      String(now),
+      String(now + this.ttlMs),
+    )) as [string, string];
+    if (type !== init.batchType || content !== init.contentType) {
+      throw Errors.conflict(
+        `batch "${batchId}" is a ${type} of ${content}; it cannot take a ${init.batchType} upload of ${init.contentType}`,
+        { batchType: type, batchContentType: content },
+      );
+    }
+  }
+
+  /** Adds (or overwrites) a file record; listing order is by name. */
+  async putFile(ws: string, batchId: string, part: string, name: string, rec: FileRecord): Promise<void> {
+    await this.redis
+      .multi()
+      .zadd(keys.batchFiles(ws, batchId, part), 0, name)
+      .hset(keys.batchFileMeta(ws, batchId, part), name, JSON.stringify(rec))
+      .exec();
+  }
+
+  async getFile(ws: string, batchId: string, part: string, name: string): Promise<FileRecord | null> {
+    const v = await this.redis.hget(keys.batchFileMeta(ws, batchId, part), name);
+    return v ? (JSON.parse(v) as FileRecord) : null;
+  }
+
+  async hasFile(ws: string, batchId: string, part: string, name: string): Promise<boolean> {
+    return (await this.redis.zscore(keys.batchFiles(ws, batchId, part), name)) !== null;
+  }
+
+  async count(ws: string, batchId: string, part: string): Promise<number> {
+    return this.redis.zcard(keys.batchFiles(ws, batchId, part));
+  }
+
+  /** One page of file names in lexicographic order; the token is the last name of the previous page. */
+  async listFiles(
+    ws: string,
+    batchId: string,
+    part: string,
+    token: string | null,
+    pageSize: number,
+  ): Promise<Page<{ name: string; file: FileRecord }>> {
+    const min = token ? `(${token}` : '-';
+    const names = await this.redis.zrangebylex(keys.batchFiles(ws, batchId, part), min, '+', 'LIMIT', 0, pageSize + 1);
+    const pageNames = names.slice(0, pageSize);
+    const metas = pageNames.length ? await this.redis.hmget(keys.batchFileMeta(ws, batchId, part), ...pageNames) : [];
+    const items = pageNames.map((name, i) => ({
+      name,
+      file: (metas[i] ? JSON.parse(metas[i] as string) : { contentType: 'unknown', size: 0 }) as FileRecord,
+    }));
+    return { items, next: names.length > pageSize ? (pageNames.at(-1) ?? null) : null };
+  }
+
+  /** Streams every file name of a part in order, a page at a time (bounded memory). */
+  async *iterateFileNames(ws: string, batchId: string, part: string, pageSize = 5000): AsyncGenerator<string[]> {
+    let min = '-';
+    for (;;) {
+      const names = await this.redis.zrangebylex(keys.batchFiles(ws, batchId, part), min, '+', 'LIMIT', 0, pageSize);
+      if (names.length === 0) return;
+      yield names;
+      if (names.length < pageSize) return;
+      min = `(${names.at(-1)}`;
+    }
+  }
+
+  /** Batches of a workspace, newest first, expired ones left out. Token = offset. */
+  async list(ws: string, token: string | null, pageSize: number): Promise<Page<BatchRecord>> {
+    const offset = token ? Number.parseInt(token, 10) || 0 : 0;
+    const ids = await this.redis.zrevrange(keys.batchIndex(ws), offset, offset + pageSize);
+    const page = ids.slice(0, pageSize);
+    const recs = await Promise.all(page.map((id) => this.get(ws, id)));
+    return {
+      items: recs.filter((r): r is BatchRecord => r !== null),
+      next: ids.length > pageSize ? String(offset + pageSize) : null,
+    };
+  }
+
+  async setPart(ws: string, batchId: string, part: MultipartBatchPartMetadata): Promise<void> {
+    await this.redis.hset(keys.batchParts(ws, batchId), part.partName, JSON.stringify(part));
+  }
+
+  async parts(ws: string, batchId: string): Promise<MultipartBatchPartMetadata[]> {
+    const h = await this.redis.hgetall(keys.batchParts(ws, batchId));
+    return Object.values(h)
+      .map((v) => JSON.parse(v) as MultipartBatchPartMetadata)
+      .sort((a, b) => a.partName.localeCompare(b.partName));
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * The error catalog: every error a client can see has a stable `VB_ERR_*` code, an HTTP status
+ * and a message. The api's single error handler turns a {@link VbError} into the
+ * Roboflow-compatible body `{"error": message, "code": code, ...details}`.
+ */
+export class VbError extends Error {
+  constructor(
+    readonly code: string,
+    readonly statusCode: number,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'VbError';
+  }
+
+  /** The JSON body sent to clients (spec §1.4: `error` carries the human-readable message). */
+  toBody(): Record<string, unknown> {
+    return { error: this.message, code: this.code, ...this.details };
+  }
+}
+
+const make =
+  <A extends unknown[]>(code: string, status: number, render: (...a: A) => [string, Record<string, unknown>?]) =>
+  (...args: A): VbError => {
+    const [message, details] = render(...args);
+    return new VbError(code, status, message, details);
+  };
+
+/** Factories for every client-visible error, grouped by subsystem. */
+export const Errors = {
+  // auth
+  unauthorized: make('VB_ERR_UNAUTHORIZED', 401, () => ['missing or unknown api_key']),
+  forbiddenWorkspace: make('VB_ERR_FORBIDDEN_WORKSPACE', 403, (ws: string) => [
+    `this api_key has no access to workspace "${ws}"`,
+    { workspace: ws },
+  ]),
+  badSignature: make('VB_ERR_BAD_SIGNATURE', 403, (why: string) => [`signed URL refused: ${why}`]),
+
+  // request validation
+  validation: make('VB_ERR_VALIDATION', 400, (field: string, problem: string) => [`${field}: ${problem}`, { field }]),
+  notFound: make('VB_ERR_NOT_FOUND', 404, (what: string, id: string) => [`${what} "${id}" not found`, { [what]: id }]),
+  routeNotFound: make('VB_ERR_ROUTE_NOT_FOUND', 404, (method: string, url: string) => [`no route ${method} ${url}`]),
+  conflict: make('VB_ERR_CONFLICT', 409, (message: string, details?: Record<string, unknown>) => [message, details]),
+  payloadTooLarge: make('VB_ERR_PAYLOAD_TOO_LARGE', 413, (what: string, limit: number) => [
+    `${what} larger than ${limit} bytes`,
+    { limitBytes: limit },
+  ]),
+  unsupportedMedia: make('VB_ERR_UNSUPPORTED_MEDIA', 415, (message: string) => [message]),
+  notImplemented: make('VB_ERR_NOT_IMPLEMENTED', 501, (what: string) => [`${what} is not supported by visionbatch`]),
+
+  // dependencies
+  unavailable: make('VB_ERR_UNAVAILABLE', 503, (what: string) => [`${what} is unavailable, retry shortly`]),
+  internal: make('VB_ERR_INTERNAL', 500, () => ['internal error']),
+} as const;
+
+/** Marks a task failure that retrying cannot fix (BullMQ's UnrecoverableError is thrown for it in workers). */
+export class PermanentTaskError extends Error {
+  constructor(
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'PermanentTaskError';
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * The whole Redis key layout. Every key starts with the `{vb}` hash tag so that all keys (and
+ * BullMQ's, which use the same prefix) land in one Redis Cluster slot and multi-key scripts work.
+ */
+export const KEY_PREFIX = '{vb}';
+
+const k = (...parts: string[]) => [KEY_PREFIX, ...parts].join(':');
+
+export const keys = {
+  /** hash: batch metadata */
+  batch: (ws: string, batchId: string) => k('batch', ws, batchId),
+  /** zset: batch ids of a workspace by creation time */
+  batchIndex: (ws: string) => k('batches', ws),
+  /** zset (all scores 0, lexicographic): file names of one part ('' for simple/sharded batches) */
+  batchFiles: (ws: string, batchId: string, part: string) => k('batch', ws, batchId, 'files', part),
+  /** hash: file name → JSON file record */
+  batchFileMeta: (ws: string, batchId: string, part: string) => k('batch', ws, batchId, 'filemeta', part),
+  /** hash: part name → JSON part metadata (multipart batches) */
+  batchParts: (ws: string, batchId: string) => k('batch', ws, batchId, 'parts'),
+  /** zset: `ws/batchId` by expiry time, for the garbage collector */
+  batchExpiry: () => k('batch-expiry'),
+
+  /** string: JSON workflow definition */
+  workflow: (ws: string, id: string) => k('workflow', ws, id),
+  workflowIndex: (ws: string) => k('workflows', ws),
+  /** string: JSON model record */
+  model: (ws: string, modelId: string) => k('model', ws, modelId),
+  modelIndex: (ws: string) => k('models', ws),
+
+  /** hash: job record */
+  job: (ws: string, jobId: string) => k('job', ws, jobId),
+  /** zset: job ids of a workspace by creation time */
+  jobIndex: (ws: string) => k('jobs', ws),
+  /** hash: stage id → JSON stage record */
+  jobStages: (ws: string, jobId: string) => k('job', ws, jobId, 'stages'),
+  /** hash: task id → JSON task status */
+  stageTasks: (ws: string, jobId: string, stage: string) => k('job', ws, jobId, 'stage', stage, 'tasks'),
+  /** set: task ids finished successfully / failed for good */
+  stageDone: (ws: string, jobId: string, stage: string) => k('job', ws, jobId, 'stage', stage, 'done'),
+  stageFailed: (ws: string, jobId: string, stage: string) => k('job', ws, jobId, 'stage', stage, 'failed'),
+  /** hash: per-stage file counters (filesOk, filesFailed) */
+  stageCounters: (ws: string, jobId: string, stage: string) => k('job', ws, jobId, 'stage', stage, 'counters'),
+  /** list: JSON log entries, oldest first */
+  jobLogs: (ws: string, jobId: string) => k('job', ws, jobId, 'logs'),
+  /** hash: metered machine milliseconds by pool (cpu, gpu) */
+  jobMeter: (ws: string, jobId: string) => k('job', ws, jobId, 'meter'),
+  /** set: `ws/jobId` of every job that is not terminal */
+  activeJobs: () => k('jobs-active'),
+
+  /** hash: machine record (pool, lease, lastHeartbeat) */
+  machine: (machineId: string) => k('machine', machineId),
+  /** zset: machine ids of a pool by last heartbeat */
+  poolMachines: (pool: string) => k('pool', pool, 'machines'),
+  /** hash: lease record */
+  lease: (leaseId: string) => k('lease', leaseId),
+  /** set: lease ids currently open on a job */
+  jobLeases: (ws: string, jobId: string) => k('job', ws, jobId, 'leases'),
+  /** zset: every open lease id by last heartbeat (for expiry) */
+  leases: () => k('leases'),
+} as const;

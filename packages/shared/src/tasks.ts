@@ -1,0 +1,69 @@
+import type { ModelRecord } from './registry-repo.ts';
+import type { WorkflowProcessingJob } from './wire/batch-processing.ts';
+
+/** Task payloads and job context shared by the scheduler (which plans them) and workers (which run them). */
+
+/**
+ * Everything a machine needs to run one job's tasks, sent by the scheduler with the lease
+ * (`job_context_json`) and handed to every slot thread once.
+ */
+export interface JobContext {
+  workspace: string;
+  jobId: string;
+  jobType: WorkflowProcessingJob['type'];
+  /** bare workflow definition (spec/workflows.md §1.1) */
+  workflow: Record<string, unknown>;
+  /** registry records of every model the workflow names, keyed by the model_id as written */
+  models: Record<string, ModelRecord>;
+  workflowParameters: Record<string, unknown>;
+  imageInputName: string | null;
+  aggregationFormat: 'jsonl' | 'csv';
+  persistImagesOutputs: boolean;
+  imagesOutputsToBePersisted: string[] | null;
+  maxVideoFPS: number | null;
+  /** per-task failure threshold: a fraction of the task's files, or null for the default of 10 files */
+  maxImageFailureRate: number | null;
+  machineType: 'cpu' | 'gpu';
+}
+
+/** A processing task over staged images (BullMQ job data: a reference, never image bytes). */
+export interface ImageTask {
+  kind: 'images';
+  stage: string;
+  taskId: string;
+  input: { batchId: string; part: string; files: string[] };
+  /** where results go: one file `<taskId>.<jsonl|csv>` in part `results` of the stage's output batch */
+  output: { batchId: string; part: string; fileName: string };
+}
+
+/** An export task: packs result files into one archive of the export batch. */
+export interface ExportTask {
+  kind: 'export';
+  stage: string;
+  taskId: string;
+  input: { batchId: string; part: string; files: string[] };
+  output: { batchId: string; part: string; fileName: string };
+}
+
+export type Task = ImageTask | ExportTask;
+
+/** A file the task could not process, with a stable reason code. */
+export interface FileFailure {
+  file: string;
+  reason: string;
+  message: string;
+}
+
+/** What a slot reports when a task is done. */
+export interface TaskOutcome {
+  /** files that produced results */
+  processed: number;
+  failures: FileFailure[];
+  /** true when failures exceed the job's threshold: the task failed for good */
+  thresholdExceeded: boolean;
+  /** object written (results file or archive); absent when nothing was written */
+  outputKey?: string;
+  outputBytes?: number;
+  /** detections per class, for summaries */
+  stats?: Record<string, number>;
+}

@@ -1,0 +1,63 @@
+import fastifyMultipart from '@fastify/multipart';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { Histogram } from 'prom-client';
+import { registerAuth } from './auth.ts';
+import type { ApiDeps } from './deps.ts';
+import { registerErrorHandler } from './error-handler.ts';
+import { batchProcessingRoutes } from './routes/batch-processing.ts';
+import { dataStagingRoutes } from './routes/data-staging.ts';
+import { healthRoutes } from './routes/health.ts';
+import { registryRoutes } from './routes/registry.ts';
+import { rootRoutes } from './routes/root.ts';
+import { signedRoutes } from './routes/signed.ts';
+
+/**
+ * Normalises the request path before routing: strips the mount prefix and collapses repeated
+ * slashes (a base URL ending in `/` makes the Roboflow client send `//data-staging/...`, §1.1).
+ */
+export function rewritePath(url: string, mountPrefix: string): string {
+  const q = url.indexOf('?');
+  let p = q < 0 ? url : url.slice(0, q);
+  const rest = q < 0 ? '' : url.slice(q);
+  p = p.replace(/\/{2,}/g, '/');
+  if (mountPrefix && (p === mountPrefix || p.startsWith(`${mountPrefix}/`))) p = p.slice(mountPrefix.length) || '/';
+  return p + rest;
+}
+
+/** Builds the api's HTTP server from its dependencies (no I/O until it listens). */
+export async function buildApp(
+  deps: ApiDeps,
+  validateWorkflow: (ws: string, def: Record<string, unknown>) => Promise<void>,
+): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: deps.logger as unknown as FastifyBaseLogger,
+    disableRequestLogging: true,
+    rewriteUrl: (req) => rewritePath(req.url ?? '/', deps.config.api.mountPrefix),
+    bodyLimit: 1024 * 1024,
+    // Any JSON body is small; uploads stream through multipart or signed URLs.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
+  });
+  const httpDuration = new Histogram({
+    name: 'vb_http_request_duration_seconds',
+    help: 'HTTP request latency of the api by route and status',
+    labelNames: ['method', 'route', 'status'],
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers: [deps.metrics],
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    httpDuration.observe(
+      { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+  await app.register(fastifyMultipart, { limits: { fileSize: deps.config.limits.maxImageBytes, files: 1 } });
+  registerErrorHandler(app);
+  registerAuth(app, deps.config.api.keys);
+  healthRoutes(app, deps);
+  rootRoutes(app);
+  dataStagingRoutes(app, deps);
+  batchProcessingRoutes(app, deps);
+  registryRoutes(app, deps, validateWorkflow);
+  signedRoutes(app, deps);
+  return app;
+}

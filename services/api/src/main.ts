@@ -1,0 +1,46 @@
+import { BatchesRepo } from '@visionbatch/shared/batches-repo';
+import { loadConfig } from '@visionbatch/shared/config';
+import { createSchedulerClient } from '@visionbatch/shared/grpc';
+import { JobsRepo } from '@visionbatch/shared/jobs-repo';
+import { createLogger } from '@visionbatch/shared/logger';
+import { createMetricsRegistry } from '@visionbatch/shared/metrics';
+import { createObjectStore } from '@visionbatch/shared/object-store/index';
+import { createRedis } from '@visionbatch/shared/redis';
+import { RegistryRepo } from '@visionbatch/shared/registry-repo';
+import { systemClock } from '@visionbatch/shared/time';
+import { buildApp } from './app.ts';
+import { loadUrlSecret } from './url-secret.ts';
+import { validateWorkflowDefinition } from './workflow-validation.ts';
+
+// The api's composition root: config → dependencies → HTTP server.
+const config = loadConfig();
+const logger = createLogger('api', config.logLevel);
+const redis = createRedis(config.redisUrl);
+const store = await createObjectStore(config.store);
+const scheduler = createSchedulerClient(config.scheduler.url, 5000);
+const deps = {
+  config,
+  redis,
+  store,
+  batches: new BatchesRepo(redis, systemClock, config.limits.batchTtlMs),
+  jobs: new JobsRepo(redis, systemClock),
+  registry: new RegistryRepo(redis),
+  scheduler,
+  clock: systemClock,
+  logger,
+  metrics: createMetricsRegistry('api'),
+  urlSecret: loadUrlSecret(config.api.urlSigningSecret, config.dataDir),
+};
+const app = await buildApp(deps, validateWorkflowDefinition);
+await app.listen({ host: config.api.host, port: config.api.port });
+logger.info({ url: config.api.publicUrl }, 'api listening');
+
+const shutdown = async (signal: string) => {
+  logger.info({ signal }, 'api shutting down');
+  await app.close();
+  scheduler.close();
+  redis.disconnect();
+  process.exit(0);
+};
+process.once('SIGTERM', () => void shutdown('SIGTERM'));
+process.once('SIGINT', () => void shutdown('SIGINT'));

@@ -1,0 +1,131 @@
+import path from 'node:path';
+import type { BatchRecord } from '@visionbatch/shared/batches-repo';
+import { Errors } from '@visionbatch/shared/errors';
+import { assertBatchId, assertFileName } from '@visionbatch/shared/ids';
+import { objectKeys } from '@visionbatch/shared/object-keys';
+import { iso } from '@visionbatch/shared/time';
+import { type BatchMetadata, type FileMetadata, IMAGE_EXTENSIONS } from '@visionbatch/shared/wire/data-staging';
+import type { FastifyInstance } from 'fastify';
+import type { ApiDeps } from '../deps.ts';
+import { optString, pageSizeOf, pageToken } from '../http-params.ts';
+import { mintUrl } from '../urls.ts';
+
+type Params = { workspace: string; batchId: string };
+
+export function batchMetadata(b: BatchRecord): BatchMetadata {
+  return {
+    batchId: b.batchId,
+    displayName: b.displayName,
+    batchType: b.batchType,
+    batchContentType: b.contentType,
+    createdDate: iso(b.createdAt),
+    expiryDate: iso(b.expiresAt),
+  };
+}
+
+/** Which part a request addresses: multipart batches need a known `partName`, others take none. */
+async function resolvePart(deps: ApiDeps, b: BatchRecord, partName: string | undefined, required: boolean): Promise<string[]> {
+  if (b.batchType !== 'multipart-batch') {
+    if (partName) throw Errors.validation('partName', `batch "${b.batchId}" is a ${b.batchType} and has no parts`);
+    return [''];
+  }
+  const parts = (await deps.batches.parts(b.workspace, b.batchId)).map((p) => p.partName);
+  if (partName) {
+    if (!parts.includes(partName)) throw Errors.notFound('part', partName);
+    return [partName];
+  }
+  if (required) throw Errors.validation('partName', 'required for multipart batches');
+  return parts;
+}
+
+/** Data Staging routes (spec/batch-api.md §2). */
+export function dataStagingRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  const DS = '/data-staging/v1/external/:workspace';
+
+  app.get<{ Params: { workspace: string }; Querystring: Record<string, unknown> }>(`${DS}/batches`, async (req) => {
+    const page = await deps.batches.list(req.workspace, pageToken(req.query), pageSizeOf(req.query, 50));
+    return { batches: page.items.map(batchMetadata), nextPageToken: page.next };
+  });
+
+  app.get<{ Params: Params }>(`${DS}/batches/:batchId`, async (req) => {
+    const b = await deps.batches.require(req.workspace, assertBatchId(req.params.batchId));
+    return { batch: batchMetadata(b) };
+  });
+
+  app.get<{ Params: Params; Querystring: Record<string, unknown> }>(`${DS}/batches/:batchId/count`, async (req) => {
+    const b = await deps.batches.require(req.workspace, assertBatchId(req.params.batchId));
+    const parts = await resolvePart(deps, b, optString(req.query, 'partName', 128), false);
+    let count = 0;
+    for (const p of parts) count += await deps.batches.count(b.workspace, b.batchId, p);
+    return { count };
+  });
+
+  app.get<{ Params: Params }>(`${DS}/batches/:batchId/parts`, async (req) => {
+    const b = await deps.batches.require(req.workspace, assertBatchId(req.params.batchId));
+    if (b.batchType !== 'multipart-batch') throw Errors.validation('batch_id', `batch "${b.batchId}" is a ${b.batchType}, not a multipart-batch`);
+    return { batchParts: await deps.batches.parts(b.workspace, b.batchId) };
+  });
+
+  app.get<{ Params: Params; Querystring: Record<string, unknown> }>(`${DS}/batches/:batchId/list`, async (req) => {
+    const b = await deps.batches.require(req.workspace, assertBatchId(req.params.batchId));
+    const partName = optString(req.query, 'partName', 128);
+    const [part] = await resolvePart(deps, b, partName, true);
+    const page = await deps.batches.listFiles(b.workspace, b.batchId, part, pageToken(req.query), pageSizeOf(req.query, 100));
+    const filesMetadata: FileMetadata[] = page.items.map(({ name, file }) => ({
+      downloadURL: mintUrl(deps, { method: 'GET', workspace: b.workspace, batchId: b.batchId, part, name, purpose: 'file' }),
+      fileName: name,
+      ...(part ? { partName: part } : {}),
+      ...(file.shardId ? { shardId: file.shardId } : {}),
+      contentType: file.contentType,
+      ...(file.nestedContentType ? { nestedContentType: file.nestedContentType } : {}),
+    }));
+    return { filesMetadata, nextPageToken: page.next };
+  });
+
+  app.get<{ Params: Params; Querystring: Record<string, unknown> }>(`${DS}/batches/:batchId/shards`, async (req) => {
+    const b = await deps.batches.require(req.workspace, assertBatchId(req.params.batchId));
+    pageSizeOf(req.query, 100);
+    // Simple batches have no shards (spec §2.7); sharded ingest lands with the tar indexer.
+    void b;
+    return { shards: [], nextPageToken: null };
+  });
+
+  // §2.8 single image upload: multipart form, one file part named after the file.
+  app.post<{ Params: Params; Querystring: Record<string, unknown> }>(`${DS}/batches/:batchId/upload/image`, async (req, reply) => {
+    const batchId = assertBatchId(req.params.batchId);
+    const displayName = optString(req.query, 'displayName', 256) ?? batchId;
+    if (!req.isMultipart()) throw Errors.unsupportedMedia('expected multipart/form-data with one image file part');
+    const file = await req.file({ limits: { fileSize: deps.config.limits.maxImageBytes, files: 1, fields: 10 } });
+    if (!file) throw Errors.validation('file', 'the form has no file part');
+    const fileName = assertFileName(optString(req.query, 'fileName', 255) ?? file.filename, 'fileName');
+    const ext = path.extname(fileName).slice(1).toLowerCase();
+    if (!IMAGE_EXTENSIONS.includes(ext)) throw Errors.validation('fileName', `not an image extension (${IMAGE_EXTENSIONS.join(', ')})`);
+    await deps.batches.ensure(req.workspace, batchId, { displayName, batchType: 'simple-batch', contentType: 'images' });
+    const key = objectKeys.batchFile(req.workspace, batchId, '', fileName);
+    const info = await deps.store.put(key, file.file, { contentType: file.mimetype || 'application/octet-stream' });
+    if (file.file.truncated) {
+      await deps.store.delete(key);
+      throw Errors.payloadTooLarge('image', deps.config.limits.maxImageBytes);
+    }
+    await deps.batches.putFile(req.workspace, batchId, '', fileName, { contentType: 'images', size: info.size });
+    reply.code(200);
+    return { status: 'ok' };
+  });
+
+  // §2.9 video upload: a signed PUT URL; the file becomes listable when the PUT lands.
+  app.post<{ Params: Params; Querystring: Record<string, unknown> }>(`${DS}/batches/:batchId/upload/video`, async (req) => {
+    const batchId = assertBatchId(req.params.batchId);
+    const displayName = optString(req.query, 'displayName', 256) ?? batchId;
+    const fileName = assertFileName(optString(req.query, 'fileName', 255) ?? '', 'fileName');
+    await deps.batches.ensure(req.workspace, batchId, { displayName, batchType: 'simple-batch', contentType: 'videos' });
+    const uploadURL = mintUrl(deps, { method: 'PUT', workspace: req.workspace, batchId, part: '', name: fileName, purpose: 'video' });
+    return { signedURLDetails: { uploadURL, extensionHeaders: {} } };
+  });
+
+  for (const p of ['bulk-upload/image-files', 'bulk-upload/image-references', 'bulk-upload/video-references', 'roboql-ingest']) {
+    app.post<{ Params: Params }>(`${DS}/batches/:batchId/${p}`, async (req) => {
+      assertBatchId(req.params.batchId);
+      throw Errors.notImplemented(`POST .../${p}`);
+    });
+  }
+}

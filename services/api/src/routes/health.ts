@@ -1,0 +1,20 @@
+import type { FastifyInstance } from 'fastify';
+import type { ApiDeps } from '../deps.ts';
+
+/** Liveness, readiness (Redis answers) and Prometheus metrics. */
+export function healthRoutes(app: FastifyInstance, deps: ApiDeps): void {
+  app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { config: { public: true } }, async (_req, reply) => {
+    try {
+      await deps.redis.ping();
+      return { status: 'ready' };
+    } catch {
+      reply.code(503);
+      return { status: 'not-ready', error: 'redis unavailable' };
+    }
+  });
+  app.get('/metrics', { config: { public: true } }, async (_req, reply) => {
+    reply.type(deps.metrics.contentType);
+    return deps.metrics.metrics();
+  });
+}

@@ -1,0 +1,98 @@
+import { BatchesRepo } from '@visionbatch/shared/batches-repo';
+import { loadConfig } from '@visionbatch/shared/config';
+import { startSchedulerServer } from '@visionbatch/shared/grpc';
+import { JobsRepo } from '@visionbatch/shared/jobs-repo';
+import { createLogger } from '@visionbatch/shared/logger';
+import { createMetricsRegistry } from '@visionbatch/shared/metrics';
+import { startOpsServer } from '@visionbatch/shared/ops-server';
+import { createRedis } from '@visionbatch/shared/redis';
+import { RegistryRepo } from '@visionbatch/shared/registry-repo';
+import { systemClock } from '@visionbatch/shared/time';
+import { Counter, Gauge } from 'prom-client';
+import { controlPlane } from './control-plane.ts';
+import { JobDriver } from './job-driver.ts';
+import { JobQueues } from './job-queues.ts';
+import { LeaseStore } from './leases.ts';
+import { Notifier } from './notifier.ts';
+
+// The scheduler's composition root: config → dependencies → gRPC + ops HTTP + reconcile loop.
+const config = loadConfig();
+const logger = createLogger('scheduler', config.logLevel);
+const redis = createRedis(config.redisUrl);
+const metrics = createMetricsRegistry('scheduler');
+
+const meteredSeconds = new Counter({ name: 'vb_metered_compute_seconds_total', help: 'Machine time billed to jobs, by pool', labelNames: ['pool'], registers: [metrics] });
+const jobsEnded = new Counter({ name: 'vb_jobs_ended_total', help: 'Jobs that reached a terminal state', labelNames: ['state'], registers: [metrics] });
+const webhookDeliveries = new Counter({ name: 'vb_webhook_deliveries_total', help: 'Webhook delivery attempts by outcome', labelNames: ['outcome'], registers: [metrics] });
+
+const jobs = new JobsRepo(redis, systemClock);
+const registry = new RegistryRepo(redis);
+const leases = new LeaseStore(redis, systemClock);
+const queues = new JobQueues(redis);
+const notifier = new Notifier(redis, logger, webhookDeliveries);
+const driver = new JobDriver({
+  config,
+  jobs,
+  batches: new BatchesRepo(redis, systemClock, config.limits.batchTtlMs),
+  queues,
+  leases,
+  notifier,
+  clock: systemClock,
+  logger,
+  onTerminal: (state) => jobsEnded.inc({ state }),
+});
+
+new Gauge({
+  name: 'vb_active_jobs',
+  help: 'Jobs not yet terminal',
+  registers: [metrics],
+  async collect() {
+    this.set((await jobs.activeJobs()).length);
+  },
+});
+new Gauge({
+  name: 'vb_pool_machines',
+  help: 'Live worker machines by pool',
+  labelNames: ['pool'],
+  registers: [metrics],
+  async collect() {
+    for (const pool of ['cpu', 'gpu'] as const) this.set({ pool }, (await leases.liveMachines(pool, config.leaseTtlMs)).length);
+  },
+});
+
+const grpc = await startSchedulerServer(
+  controlPlane({ jobs, registry, leases, queues, driver, logger, meteredSeconds }),
+  config.scheduler.grpcHost,
+  config.scheduler.grpcPort,
+);
+notifier.start();
+const ops = await startOpsServer(config.api.host, config.scheduler.httpPort, metrics, async () => (await redis.ping()) === 'PONG');
+logger.info({ grpcPort: grpc.port, httpPort: ops.port }, 'scheduler started');
+
+let stopping = false;
+const loop = async () => {
+  while (!stopping) {
+    const started = Date.now();
+    try {
+      await driver.tick();
+    } catch (err) {
+      logger.error({ err }, 'tick failed');
+    }
+    await new Promise((r) => setTimeout(r, Math.max(0, config.scheduler.tickMs - (Date.now() - started))));
+  }
+};
+const running = loop();
+
+const shutdown = async (signal: string) => {
+  logger.info({ signal }, 'scheduler shutting down');
+  stopping = true;
+  await running;
+  grpc.server.forceShutdown();
+  ops.server.close();
+  await notifier.close();
+  await queues.closeAll();
+  redis.disconnect();
+  process.exit(0);
+};
+process.once('SIGTERM', () => void shutdown('SIGTERM'));
+process.once('SIGINT', () => void shutdown('SIGINT'));

@@ -1,0 +1,87 @@
+import { randomUUID } from 'node:crypto';
+import { Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '@visionbatch/shared/logger';
+import { QUEUE_PREFIX } from '@visionbatch/shared/queues';
+import type { Counter } from 'prom-client';
+
+/** A webhook to deliver; `body` has no `delivery_attempt` yet (it is set per attempt). */
+export interface WebhookDelivery {
+  url: string;
+  authorization: string;
+  body: Record<string, unknown> & { event_id: string };
+}
+
+const QUEUE = 'notifications';
+/** Attempts per webhook, with exponential back-off from 1 s (spec §4.1: up to 5). */
+export const WEBHOOK_ATTEMPTS = 5;
+
+/**
+ * Durable webhook delivery: each event is a BullMQ job, so a scheduler restart loses nothing;
+ * retries keep the same `event_id` and count `delivery_attempt` up.
+ */
+export class Notifier {
+  private readonly queue: Queue;
+  private worker: Worker | null = null;
+
+  constructor(
+    private readonly connection: Redis,
+    private readonly logger: Logger,
+    private readonly deliveries: Counter<'outcome'>,
+    private readonly timeoutMs = 10_000,
+  ) {
+    this.queue = new Queue(QUEUE, { connection, prefix: QUEUE_PREFIX });
+  }
+
+  /** Enqueues a delivery; `dedupeId` makes a repeated call for the same event a no-op. */
+  async send(url: string, authorization: string, body: Record<string, unknown>, dedupeId?: string): Promise<void> {
+    const event_id = randomUUID();
+    await this.queue.add(
+      'webhook',
+      { url, authorization, body: { ...body, event_id } } satisfies WebhookDelivery,
+      {
+        jobId: dedupeId,
+        attempts: WEBHOOK_ATTEMPTS,
+        backoff: { type: 'exponential', delay: 1000 },
+        removeOnComplete: 1000,
+        removeOnFail: 1000,
+      },
+    );
+  }
+
+  start(): void {
+    this.worker = new Worker<WebhookDelivery>(
+      QUEUE,
+      async (job) => {
+        const { url, authorization, body } = job.data;
+        const payload = { ...body, delivery_attempt: job.attemptsMade + 1 };
+        let res: Response;
+        try {
+          res = await fetch(url, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json', authorization },
+            body: JSON.stringify(payload),
+            signal: AbortSignal.timeout(this.timeoutMs),
+            redirect: 'manual',
+          });
+        } catch (err) {
+          this.deliveries.inc({ outcome: 'error' });
+          throw new Error(`webhook to ${url} failed: ${(err as Error).message}`);
+        }
+        if (res.status < 200 || res.status >= 300) {
+          this.deliveries.inc({ outcome: 'rejected' });
+          throw new Error(`webhook to ${url} answered ${res.status}`);
+        }
+        this.deliveries.inc({ outcome: 'delivered' });
+        this.logger.info({ url, eventId: body.event_id, attempt: payload.delivery_attempt }, 'webhook delivered');
+      },
+      { connection: this.connection, prefix: QUEUE_PREFIX, concurrency: 8 },
+    );
+    this.worker.on('failed', (job, err) => this.logger.warn({ err: err.message, attempts: job?.attemptsMade }, 'webhook attempt failed'));
+  }
+
+  async close(): Promise<void> {
+    await this.worker?.close();
+    await this.queue.close();
+  }
+}

@@ -1,0 +1,207 @@
+import os from 'node:os';
+import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { BatchesRepo } from '@visionbatch/shared/batches-repo';
+import type { Config } from '@visionbatch/shared/config';
+import type { LeaseReply, SchedulerClient } from '@visionbatch/shared/grpc';
+import type { JobsRepo } from '@visionbatch/shared/jobs-repo';
+import type { Logger } from '@visionbatch/shared/logger';
+import { QUEUE_PREFIX } from '@visionbatch/shared/queues';
+import type { JobContext, Task, TaskOutcome } from '@visionbatch/shared/tasks';
+import type { WorkerMetrics } from './metrics.ts';
+import { SlotPool, SlotTaskError } from './slot-pool.ts';
+
+export interface MachineDeps {
+  config: Config;
+  scheduler: SchedulerClient;
+  connection: Redis;
+  jobs: JobsRepo;
+  batches: BatchesRepo;
+  logger: Logger;
+  metrics: WorkerMetrics;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * One worker machine of a pool: leases one job at a time from the scheduler and serves that
+ * job's queue with its slots until the queue has no waiting work (or the scheduler says stop),
+ * then releases the lease and asks again.
+ */
+export class Machine {
+  private stopping = false;
+  private current: { leaseId: string; stop: () => void } | null = null;
+  /** true while a lease is held: /readyz stays ready either way, this is for metrics and drain */
+  busy = false;
+
+  constructor(private readonly d: MachineDeps) {}
+
+  async run(): Promise<void> {
+    const { id, pool } = this.d.config.worker;
+    let idleWait = 250;
+    while (!this.stopping) {
+      let reply: LeaseReply;
+      try {
+        reply = await this.d.scheduler.LeaseJob({ machine_id: id, pool });
+      } catch (err) {
+        this.d.logger.warn({ err: (err as Error).message }, 'scheduler unreachable; retrying');
+        await sleep(1000);
+        continue;
+      }
+      if (!reply.granted) {
+        await sleep(idleWait);
+        idleWait = Math.min(idleWait * 2, 2000);
+        continue;
+      }
+      idleWait = 250;
+      await this.serve(reply);
+    }
+  }
+
+  /** Stops taking leases; the current lease drains its running tasks first. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.current?.stop();
+  }
+
+  private async serve(lease: LeaseReply): Promise<void> {
+    const { config, logger: base, metrics } = this.d;
+    const log = base.child({ workspace: lease.workspace, jobId: lease.job_id, leaseId: lease.lease_id });
+    const context = JSON.parse(lease.job_context_json) as JobContext;
+    const cores = os.availableParallelism();
+    const slots = config.worker.slotsOverride ?? Math.max(1, Math.min(lease.workers_per_machine, cores));
+    const intraOpNumThreads = Math.max(1, Math.floor(cores / slots));
+    this.busy = true;
+    metrics.leases.set(1);
+    let keepGoing = true;
+    let pool: SlotPool | null = null;
+    let initError: string | null = null;
+    const started = Date.now();
+    try {
+      const r = await SlotPool.start(slots, { context, store: config.store, intraOpNumThreads, cacheDir: config.worker.cacheDir }, log);
+      pool = r.pool;
+      metrics.modelLoad.observe(r.modelLoadMs / 1000);
+      log.info({ slots, intraOpNumThreads, modelLoadMs: r.modelLoadMs }, 'lease started');
+    } catch (err) {
+      initError = (err as Error).message;
+      log.error({ err: initError }, 'slots could not start; the job\'s tasks fail with this reason');
+    }
+
+    const worker = new Worker<Task>(lease.queue_name, (job) => this.process(job, context, pool, initError), {
+      connection: this.d.connection,
+      prefix: QUEUE_PREFIX,
+      concurrency: slots,
+      lockDuration: config.worker.taskLockMs,
+      stalledInterval: Math.max(1000, Math.floor(config.worker.taskLockMs / 2)),
+      maxStalledCount: 2,
+      autorun: true,
+    });
+    worker.on('error', (err) => log.warn({ err: err.message }, 'queue worker error'));
+    const queue = new Queue(lease.queue_name, { connection: this.d.connection, prefix: QUEUE_PREFIX });
+
+    let stopRequested = false;
+    this.current = { leaseId: lease.lease_id, stop: () => (stopRequested = true) };
+    const beatEvery = Math.max(250, Math.min(1000, Math.floor(config.leaseTtlMs / 4)));
+    // The lease loop: heartbeat, watch for abort, and release once the queue has no waiting work.
+    for (;;) {
+      await sleep(beatEvery);
+      try {
+        keepGoing = (await this.d.scheduler.Heartbeat({ machine_id: config.worker.id, lease_id: lease.lease_id })).keep_going;
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'heartbeat failed');
+      }
+      if (!keepGoing) {
+        log.info('scheduler ended the lease (job finished or aborted): cancelling running tasks');
+        pool?.cancel();
+        break;
+      }
+      if (stopRequested) break;
+      const c = await queue.getJobCounts('waiting', 'delayed', 'prioritized').catch(() => null);
+      const waiting = c ? (c.waiting ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0) : 1;
+      if (waiting === 0 && worker.isRunning() && (await this.activeHere(worker)) === 0) break;
+    }
+    await worker.close(!keepGoing);
+    await queue.close();
+    await pool?.close();
+    try {
+      await this.d.scheduler.ReleaseLease({ machine_id: config.worker.id, lease_id: lease.lease_id, reason: keepGoing ? 'queue drained' : 'lease ended' });
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'release failed; the lease expires on its own');
+    }
+    this.current = null;
+    this.busy = false;
+    metrics.leases.set(0);
+    log.info({ heldMs: Date.now() - started }, 'lease released');
+  }
+
+  private running = 0;
+
+  private async activeHere(_w: Worker): Promise<number> {
+    return this.running;
+  }
+
+  /** The BullMQ processor: runs one task on a slot and records its outcome. */
+  private async process(job: Job<Task>, context: JobContext, pool: SlotPool | null, initError: string | null): Promise<TaskOutcome> {
+    const task = job.data;
+    const { jobs, batches, metrics } = this.d;
+    const ws = context.workspace;
+    const jobId = context.jobId;
+    const log = this.d.logger.child({ workspace: ws, jobId, taskId: task.taskId, stage: task.stage });
+    const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    this.running++;
+    const t0 = process.hrtime.bigint();
+    try {
+      await jobs.taskProgress(ws, jobId, task.stage, task.taskId, 0, `running on ${this.d.config.worker.id}`);
+      if (!pool) throw new SlotTaskError(initError ?? 'slots unavailable', true);
+      let lastReport = 0;
+      const outcome = await pool.run(task, (done, total) => {
+        const now = Date.now();
+        if (now - lastReport < 500) return;
+        lastReport = now;
+        void jobs.taskProgress(ws, jobId, task.stage, task.taskId, total ? done / total : 0, `${done}/${total} files`).catch(() => {});
+      });
+      for (const f of outcome.failures.slice(0, 1000)) {
+        await jobs.log(ws, jobId, { processingStageId: task.stage, taskId: task.taskId, severity: 'error', reportingModule: 'worker', logType: 'image-failed', payload: { file: f.file, reason: f.reason, message: f.message } });
+      }
+      metrics.files.inc({ outcome: 'ok' }, outcome.processed);
+      metrics.files.inc({ outcome: 'failed' }, outcome.failures.length);
+      if (outcome.outputKey && task.output) {
+        await batches.putFile(ws, task.output.batchId, task.output.part, task.output.fileName, {
+          contentType: task.kind === 'export' ? 'archives' : 'metadata',
+          size: outcome.outputBytes ?? 0,
+          ...(task.kind === 'export' ? { nestedContentType: 'metadata' } : {}),
+        });
+      }
+      const files = { ok: outcome.processed, failed: outcome.failures.length };
+      if (outcome.thresholdExceeded) {
+        const why = `${files.failed} of ${task.input.files.length} files failed, above the job's failure threshold`;
+        await jobs.taskFinished(ws, jobId, task.stage, task.taskId, false, { error: why, failures: countReasons(outcome) }, files);
+        await jobs.log(ws, jobId, { processingStageId: task.stage, taskId: task.taskId, severity: 'error', reportingModule: 'worker', logType: 'task-failed', payload: { reason: 'failure-threshold-exceeded', ...files } });
+        metrics.tasks.inc({ stage: task.stage, outcome: 'failed' });
+        throw new UnrecoverableError(why);
+      }
+      await jobs.taskFinished(ws, jobId, task.stage, task.taskId, true, { filesProcessed: files.ok, filesFailed: files.failed }, files);
+      metrics.tasks.inc({ stage: task.stage, outcome: 'succeeded' });
+      return { ...outcome, failures: [] };
+    } catch (err) {
+      if (err instanceof UnrecoverableError) throw err;
+      const permanent = err instanceof SlotTaskError && err.permanent;
+      log.warn({ err: (err as Error).message, attempt: job.attemptsMade + 1, permanent }, 'task attempt failed');
+      if (permanent || finalAttempt) {
+        await jobs.taskFinished(ws, jobId, task.stage, task.taskId, false, { error: (err as Error).message }, { ok: 0, failed: task.input.files.length });
+        await jobs.log(ws, jobId, { processingStageId: task.stage, taskId: task.taskId, severity: 'error', reportingModule: 'worker', logType: 'task-failed', payload: { reason: (err as Error).message, attempts: job.attemptsMade + 1 } });
+        metrics.tasks.inc({ stage: task.stage, outcome: 'failed' });
+      }
+      throw permanent ? new UnrecoverableError((err as Error).message) : err;
+    } finally {
+      this.running--;
+      metrics.taskSeconds.observe({ stage: task.stage }, Number(process.hrtime.bigint() - t0) / 1e9);
+    }
+  }
+}
+
+function countReasons(o: TaskOutcome): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const f of o.failures) out[f.reason] = (out[f.reason] ?? 0) + 1;
+  return out;
+}

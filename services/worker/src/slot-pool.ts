@@ -1,0 +1,106 @@
+import { Worker } from 'node:worker_threads';
+import type { StoreConfig } from '@visionbatch/shared/config';
+import type { Logger } from '@visionbatch/shared/logger';
+import type { FromSlot, JobContext, Task, TaskOutcome, ToSlot } from './slot/protocol.ts';
+
+/** Raised when a slot reports a task error; `permanent` errors are not worth a retry. */
+export class SlotTaskError extends Error {
+  constructor(
+    message: string,
+    readonly permanent: boolean,
+  ) {
+    super(message);
+    this.name = 'SlotTaskError';
+  }
+}
+
+interface Slot {
+  thread: Worker;
+  busy: boolean;
+  current: { taskId: string; resolve: (o: TaskOutcome) => void; reject: (e: Error) => void; onProgress: (done: number, total: number) => void } | null;
+}
+
+/**
+ * A machine's task slots: one worker thread each, so decode and inference (onnxruntime's
+ * `run()` blocks its thread) never stall the main thread, which renews BullMQ locks, heartbeats
+ * the lease and serves /metrics.
+ */
+export class SlotPool {
+  private readonly slots: Slot[] = [];
+
+  private constructor(private readonly logger: Logger) {}
+
+  /** Starts `count` slot threads and waits until each has loaded the job's models. */
+  static async start(
+    count: number,
+    init: { context: JobContext; store: StoreConfig; intraOpNumThreads: number; cacheDir: string },
+    logger: Logger,
+  ): Promise<{ pool: SlotPool; modelLoadMs: number }> {
+    const pool = new SlotPool(logger);
+    const loads = await Promise.all(
+      Array.from({ length: count }, async () => {
+        const thread = new Worker(new URL('./slot/slot-thread.ts', import.meta.url));
+        const slot: Slot = { thread, busy: false, current: null };
+        pool.slots.push(slot);
+        const ready = new Promise<number>((resolve, reject) => {
+          const onMsg = (m: FromSlot) => {
+            if (m.type === 'ready') resolve(m.modelLoadMs);
+            else if (m.type === 'init-failed') reject(new SlotTaskError(m.message, true));
+          };
+          thread.on('message', onMsg);
+          thread.once('error', reject);
+          thread.once('exit', (code) => reject(new Error(`slot thread exited during start-up (code ${code})`)));
+        });
+        thread.on('message', (m: FromSlot) => pool.onMessage(slot, m));
+        thread.on('error', (err) => pool.onCrash(slot, err));
+        thread.postMessage({ type: 'init', ...init } satisfies ToSlot);
+        return ready;
+      }),
+    ).catch(async (err) => {
+      await pool.close();
+      throw err;
+    });
+    return { pool, modelLoadMs: Math.max(...loads) };
+  }
+
+  get size(): number {
+    return this.slots.length;
+  }
+
+  /** Runs a task on a free slot (BullMQ's concurrency equals the slot count, so one is free). */
+  run(task: Task, onProgress: (done: number, total: number) => void): Promise<TaskOutcome> {
+    const slot = this.slots.find((s) => !s.busy);
+    if (!slot) return Promise.reject(new SlotTaskError('no free slot', false));
+    slot.busy = true;
+    return new Promise<TaskOutcome>((resolve, reject) => {
+      slot.current = { taskId: task.taskId, resolve, reject, onProgress };
+      slot.thread.postMessage({ type: 'task', task } satisfies ToSlot);
+    }).finally(() => {
+      slot.busy = false;
+      slot.current = null;
+    });
+  }
+
+  private onMessage(slot: Slot, m: FromSlot): void {
+    const cur = slot.current;
+    if (!cur) return;
+    if (m.type === 'progress' && m.taskId === cur.taskId) cur.onProgress(m.done, m.total);
+    else if (m.type === 'done' && m.taskId === cur.taskId) cur.resolve(m.outcome);
+    else if (m.type === 'error' && m.taskId === cur.taskId) cur.reject(new SlotTaskError(m.message, m.permanent));
+  }
+
+  private onCrash(slot: Slot, err: Error): void {
+    this.logger.error({ err }, 'slot thread crashed');
+    slot.current?.reject(new SlotTaskError(`slot crashed: ${err.message}`, false));
+  }
+
+  /** Asks running tasks to stop after their current image. */
+  cancel(): void {
+    for (const s of this.slots) s.thread.postMessage({ type: 'cancel' } satisfies ToSlot);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.slots.map((s) => s.thread.terminate()));
+    this.slots.length = 0;
+  }
+}
