@@ -23,6 +23,17 @@ export interface FileRecord {
   nestedContentType?: string;
 }
 
+/** A tar shard of a sharded batch (ShardDetails on the wire, plus internal fields). */
+export interface ShardRecord {
+  shardId: string;
+  statusName: 'shard-registered' | 'shard-uploaded' | 'shard-ingested' | 'shard-ingest-failed';
+  statusType: 'info' | 'success' | 'error';
+  eventTimestamp: string;
+  shardObjectsCount: number;
+  statusMetadata?: Record<string, unknown>;
+  registeredAt: number;
+}
+
 export interface Page<T> {
   items: T[];
   next: string | null;
@@ -182,5 +193,42 @@ export class BatchesRepo {
     return Object.values(h)
       .map((v) => JSON.parse(v) as MultipartBatchPartMetadata)
       .sort((a, b) => a.partName.localeCompare(b.partName));
+  }
+
+  // ---- shards ----
+
+  async putShard(ws: string, batchId: string, shard: ShardRecord): Promise<void> {
+    await this.redis
+      .multi()
+      .hset(keys.batchShards(ws, batchId), shard.shardId, JSON.stringify(shard))
+      .zadd(keys.batchShardOrder(ws, batchId), String(shard.registeredAt), shard.shardId)
+      .exec();
+  }
+
+  async getShard(ws: string, batchId: string, shardId: string): Promise<ShardRecord | null> {
+    const v = await this.redis.hget(keys.batchShards(ws, batchId), shardId);
+    return v ? (JSON.parse(v) as ShardRecord) : null;
+  }
+
+  /**
+   * Shards in registration order; registrations that never received their tar within
+   * `orphanAfterMs` are left out (a retried URL request leaves such orphans, spec §2.10).
+   */
+  async listShards(ws: string, batchId: string, token: string | null, pageSize: number, orphanAfterMs: number): Promise<Page<ShardRecord>> {
+    const offset = token ? Number.parseInt(token, 10) || 0 : 0;
+    const ids = await this.redis.zrange(keys.batchShardOrder(ws, batchId), String(offset), String(offset + pageSize));
+    const page = ids.slice(0, pageSize);
+    const raw = page.length ? await this.redis.hmget(keys.batchShards(ws, batchId), ...page) : [];
+    const now = this.clock.now();
+    const items = raw
+      .filter((v): v is string => !!v)
+      .map((v) => JSON.parse(v) as ShardRecord)
+      .filter((s) => !(s.statusName === 'shard-registered' && now - s.registeredAt > orphanAfterMs));
+    return { items, next: ids.length > pageSize ? String(offset + pageSize) : null };
+  }
+
+  /** All shard records of a batch (for ingest bookkeeping). */
+  async allShards(ws: string, batchId: string): Promise<ShardRecord[]> {
+    return Object.values(await this.redis.hgetall(keys.batchShards(ws, batchId))).map((v) => JSON.parse(v) as ShardRecord);
   }
 }

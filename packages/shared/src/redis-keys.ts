@@ -17,6 +17,10 @@ export const keys = {
   batchFileMeta: (ws: string, batchId: string, part: string) => k('batch', ws, batchId, 'filemeta', part),
   /** hash: part name → JSON part metadata (multipart batches) */
   batchParts: (ws: string, batchId: string) => k('batch', ws, batchId, 'parts'),
+  /** hash: shard id → JSON shard record (sharded batches) */
+  batchShards: (ws: string, batchId: string) => k('batch', ws, batchId, 'shards'),
+  /** zset: shard ids by registration time */
+  batchShardOrder: (ws: string, batchId: string) => k('batch', ws, batchId, 'shard-order'),
   /** zset: `ws/batchId` by expiry time, for the garbage collector */
   batchExpiry: () => k('batch-expiry'),
 

@@ -23,4 +23,6 @@ export interface ApiDeps {
   metrics: Registry;
   /** HMAC secret for signed URLs */
   urlSecret: string;
+  /** Hands an uploaded tar shard to the scheduler's indexer (durable queue). */
+  enqueueShard: (workspace: string, batchId: string, shardId: string) => Promise<void>;
 }

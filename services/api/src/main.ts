@@ -8,6 +8,8 @@ import { createObjectStore } from '@visionbatch/shared/object-store/index';
 import { createRedis } from '@visionbatch/shared/redis';
 import { RegistryRepo } from '@visionbatch/shared/registry-repo';
 import { systemClock } from '@visionbatch/shared/time';
+import { INGEST_QUEUE, QUEUE_PREFIX, type ShardIngestJob } from '@visionbatch/shared/queues';
+import { Queue } from 'bullmq';
 import { buildApp } from './app.ts';
 import { loadUrlSecret } from './url-secret.ts';
 import { validateWorkflowDefinition } from './workflow-validation.ts';
@@ -18,6 +20,11 @@ const logger = createLogger('api', config.logLevel);
 const redis = createRedis(config.redisUrl);
 const store = await createObjectStore(config.store);
 const scheduler = createSchedulerClient(config.scheduler.url, 5000);
+const ingestQueue = new Queue<ShardIngestJob>(INGEST_QUEUE, { connection: redis, prefix: QUEUE_PREFIX });
+const enqueueShard = async (workspace: string, batchId: string, shardId: string) => {
+  // jobId makes a retried PUT a no-op instead of a second indexing run.
+  await ingestQueue.add('shard', { workspace, batchId, shardId }, { jobId: `shard-${workspace}-${batchId}-${shardId}`, attempts: 5, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: 10_000, removeOnFail: 10_000 });
+};
 const deps = {
   config,
   redis,
@@ -30,6 +37,7 @@ const deps = {
   logger,
   metrics: createMetricsRegistry('api'),
   urlSecret: loadUrlSecret(config.api.urlSigningSecret, config.dataDir),
+  enqueueShard,
 };
 const app = await buildApp(deps, validateWorkflowDefinition);
 await app.listen({ host: config.api.host, port: config.api.port });
@@ -38,6 +46,7 @@ logger.info({ url: config.api.publicUrl }, 'api listening');
 const shutdown = async (signal: string) => {
   logger.info({ signal }, 'api shutting down');
   await app.close();
+  await ingestQueue.close();
   scheduler.close();
   redis.disconnect();
   process.exit(0);

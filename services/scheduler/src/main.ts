@@ -9,7 +9,9 @@ import { createRedis } from '@visionbatch/shared/redis';
 import { RegistryRepo } from '@visionbatch/shared/registry-repo';
 import { systemClock } from '@visionbatch/shared/time';
 import { Counter, Gauge } from 'prom-client';
+import { createObjectStore } from '@visionbatch/shared/object-store/index';
 import { controlPlane } from './control-plane.ts';
+import { startIngestWorker } from './ingest/ingest-worker.ts';
 import { JobDriver } from './job-driver.ts';
 import { JobQueues } from './job-queues.ts';
 import { LeaseStore } from './leases.ts';
@@ -25,15 +27,20 @@ const meteredSeconds = new Counter({ name: 'vb_metered_compute_seconds_total', h
 const jobsEnded = new Counter({ name: 'vb_jobs_ended_total', help: 'Jobs that reached a terminal state', labelNames: ['state'], registers: [metrics] });
 const webhookDeliveries = new Counter({ name: 'vb_webhook_deliveries_total', help: 'Webhook delivery attempts by outcome', labelNames: ['outcome'], registers: [metrics] });
 
+const indexedFiles = new Counter({ name: 'vb_ingest_files_total', help: 'Files of tar shards indexed, by outcome', labelNames: ['outcome'], registers: [metrics] });
+
+const store = await createObjectStore(config.store);
 const jobs = new JobsRepo(redis, systemClock);
 const registry = new RegistryRepo(redis);
 const leases = new LeaseStore(redis, systemClock);
 const queues = new JobQueues(redis);
 const notifier = new Notifier(redis, logger, webhookDeliveries);
+const batches = new BatchesRepo(redis, systemClock, config.limits.batchTtlMs);
+const publishableKey = (ws: string) => config.scheduler.publishableKeys.get(ws) ?? `pk_${ws}`;
 const driver = new JobDriver({
   config,
   jobs,
-  batches: new BatchesRepo(redis, systemClock, config.limits.batchTtlMs),
+  batches,
   queues,
   leases,
   notifier,
@@ -66,6 +73,7 @@ const grpc = await startSchedulerServer(
   config.scheduler.grpcPort,
 );
 notifier.start();
+const ingest = startIngestWorker({ connection: redis, store, batches, notifier, clock: systemClock, logger, maxImageBytes: config.limits.maxImageBytes, publishableKey, indexedFiles });
 const ops = await startOpsServer(config.api.host, config.scheduler.httpPort, metrics, async () => (await redis.ping()) === 'PONG');
 logger.info({ grpcPort: grpc.port, httpPort: ops.port }, 'scheduler started');
 
@@ -89,6 +97,7 @@ const shutdown = async (signal: string) => {
   await running;
   grpc.server.forceShutdown();
   ops.server.close();
+  await ingest.close();
   await notifier.close();
   await queues.closeAll();
   redis.disconnect();

@@ -1,16 +1,20 @@
+import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { BatchRecord } from '@visionbatch/shared/batches-repo';
 import { Errors } from '@visionbatch/shared/errors';
 import { assertBatchId, assertFileName } from '@visionbatch/shared/ids';
 import { objectKeys } from '@visionbatch/shared/object-keys';
 import { iso } from '@visionbatch/shared/time';
-import { type BatchMetadata, type FileMetadata, IMAGE_EXTENSIONS } from '@visionbatch/shared/wire/data-staging';
+import { type BatchMetadata, type FileMetadata, IMAGE_EXTENSIONS, type ShardDetails } from '@visionbatch/shared/wire/data-staging';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps.ts';
 import { optString, pageSizeOf, pageToken } from '../http-params.ts';
 import { mintUrl } from '../urls.ts';
 
 type Params = { workspace: string; batchId: string };
+
+/** Shard registrations that never got their tar are hidden after this long (spec §2.10). */
+const SHARD_ORPHAN_MS = 24 * 3600 * 1000;
 
 export function batchMetadata(b: BatchRecord): BatchMetadata {
   return {
@@ -84,10 +88,16 @@ export function dataStagingRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
   app.get<{ Params: Params; Querystring: Record<string, unknown> }>(`${DS}/batches/:batchId/shards`, async (req) => {
     const b = await deps.batches.require(req.workspace, assertBatchId(req.params.batchId));
-    pageSizeOf(req.query, 100);
-    // Simple batches have no shards (spec §2.7); sharded ingest lands with the tar indexer.
-    void b;
-    return { shards: [], nextPageToken: null };
+    const page = await deps.batches.listShards(b.workspace, b.batchId, pageToken(req.query), pageSizeOf(req.query, 100), SHARD_ORPHAN_MS);
+    const shards: ShardDetails[] = page.items.map((s) => ({
+      shardId: s.shardId,
+      statusName: s.statusName,
+      statusType: s.statusType,
+      eventTimestamp: s.eventTimestamp,
+      shardObjectsCount: s.shardObjectsCount,
+      ...(s.statusMetadata ? { statusMetadata: s.statusMetadata } : {}),
+    }));
+    return { shards, nextPageToken: page.next };
   });
 
   // §2.8 single image upload: multipart form, one file part named after the file.
@@ -122,7 +132,19 @@ export function dataStagingRoutes(app: FastifyInstance, deps: ApiDeps): void {
     return { signedURLDetails: { uploadURL, extensionHeaders: {} } };
   });
 
-  for (const p of ['bulk-upload/image-files', 'bulk-upload/image-references', 'bulk-upload/video-references', 'roboql-ingest']) {
+  // §2.10 bulk image shard: registers a shard and returns a signed PUT URL for its tar.
+  app.post<{ Params: Params; Querystring: Record<string, unknown> }>(`${DS}/batches/:batchId/bulk-upload/image-files`, async (req) => {
+    const batchId = assertBatchId(req.params.batchId);
+    const displayName = optString(req.query, 'displayName', 256) ?? batchId;
+    await deps.batches.ensure(req.workspace, batchId, { displayName, batchType: 'sharded-batch', contentType: 'images' });
+    const now = deps.clock.now();
+    const shardId = randomUUID();
+    await deps.batches.putShard(req.workspace, batchId, { shardId, statusName: 'shard-registered', statusType: 'info', eventTimestamp: iso(now), shardObjectsCount: 0, registeredAt: now });
+    const uploadURL = mintUrl(deps, { method: 'PUT', workspace: req.workspace, batchId, part: '', name: `${shardId}.tar`, purpose: 'shard' });
+    return { signedURLDetails: { uploadURL, extensionHeaders: {} } };
+  });
+
+  for (const p of ['bulk-upload/image-references', 'bulk-upload/video-references', 'roboql-ingest']) {
     app.post<{ Params: Params }>(`${DS}/batches/:batchId/${p}`, async (req) => {
       assertBatchId(req.params.batchId);
       throw Errors.notImplemented(`POST .../${p}`);
