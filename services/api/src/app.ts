@@ -1,5 +1,5 @@
 import fastifyMultipart from '@fastify/multipart';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { Histogram } from 'prom-client';
 import { registerAuth } from './auth.ts';
 import type { ApiDeps } from './deps.ts';
@@ -10,6 +10,19 @@ import { healthRoutes } from './routes/health.ts';
 import { registryRoutes } from './routes/registry.ts';
 import { rootRoutes } from './routes/root.ts';
 import { signedRoutes } from './routes/signed.ts';
+
+/** A route as registered (for the auth coverage test). */
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+  public: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    vbRoutes: RegisteredRoute[];
+  }
+}
 
 /**
  * Normalises the request path before routing: strips the mount prefix and collapses repeated
@@ -31,7 +44,8 @@ export async function buildApp(
 ): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as unknown as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Requests are measured by the histogram below; per-request log lines would drown the logs.
+    logController: new LogController({ disableRequestLogging: true }),
     rewriteUrl: (req) => rewritePath(req.url ?? '/', deps.config.api.mountPrefix),
     bodyLimit: 1024 * 1024,
     // Any JSON body is small; uploads stream through multipart or signed URLs.
@@ -49,6 +63,12 @@ export async function buildApp(
       { method: req.method, route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) },
       reply.elapsedTime / 1000,
     );
+  });
+  // Every route as registered, so tests can prove the auth rule holds for all of them.
+  const routes: RegisteredRoute[] = [];
+  app.decorate('vbRoutes', routes);
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) routes.push({ method, url: r.url, public: !!r.config?.public });
   });
   await app.register(fastifyMultipart, { limits: { fileSize: deps.config.limits.maxImageBytes, files: 1 } });
   registerErrorHandler(app);
