@@ -83,8 +83,8 @@ const CREATE_JOB = `
 if redis.call('EXISTS', KEYS[1]) == 1 then
   return redis.call('HGET', KEYS[1], 'definitionHash')
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
-redis.call('ZADD', KEYS[2], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[3])
 redis.call('SADD', KEYS[3], ARGV[2])
 return 'created'
 `;
@@ -107,6 +107,7 @@ export class JobsRepo {
       keys.activeJobs(),
       String(rec.createdAt),
       `${rec.workspace}/${rec.jobId}`,
+      rec.jobId,
       ...fields,
     )) as string;
     if (r === 'created') return 'created';

@@ -39,7 +39,7 @@ export class SlotPool {
     const pool = new SlotPool(logger);
     const loads = await Promise.all(
       Array.from({ length: count }, async () => {
-        const thread = new Worker(new URL('./slot/slot-thread.ts', import.meta.url));
+        const thread = new Worker(new URL('./slot/slot-thread-entry.mjs', import.meta.url));
         const slot: Slot = { thread, busy: false, current: null };
         pool.slots.push(slot);
         const ready = new Promise<number>((resolve, reject) => {

@@ -29,6 +29,15 @@ export interface MultipartBatchPartMetadata {
   nestedContentType?: string;
 }
 
+export interface ShardDetails {
+  shardId: string;
+  statusName: string;
+  statusType: string;
+  eventTimestamp: string;
+  shardObjectsCount: number;
+  statusMetadata?: Record<string, unknown>;
+}
+
 export interface SignedURLDetails {
   uploadURL: string;
   extensionHeaders: Record<string, string>;

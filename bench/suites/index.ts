@@ -1,0 +1,11 @@
+/** A benchmark suite: `run` returns the figures stored under the suite's key. */
+export interface Suite {
+  describe: string;
+  run(): Promise<Record<string, unknown>>;
+}
+
+import { modelsSuite } from './models.ts';
+
+export const SUITES: Record<string, Suite> = {
+  models: modelsSuite,
+};

@@ -1,0 +1,124 @@
+import { readFile } from 'node:fs/promises';
+import { type ApiClient, seg } from './api-client.ts';
+import { CliError } from './cli-error.ts';
+
+/** One `{"name", "url"}` line of a references file (spec §2.11). */
+export interface Reference {
+  name: string;
+  url: string;
+}
+
+/** Categories a reference ingest may ask webhooks for (spec §4.2). */
+export const NOTIFICATION_CATEGORIES = ['ingest-status', 'files-status'] as const;
+
+/** Most references per image ingest request (Roboflow's `MAX_IMAGE_REFERENCES_IN_INGEST_REQUEST`). */
+export function maxReferencesPerRequest(env: Record<string, string | undefined> = process.env): number {
+  const n = Number(env.MAX_IMAGE_REFERENCES_IN_INGEST_REQUEST);
+  return Number.isInteger(n) && n > 0 ? n : 20_000;
+}
+
+/** Parses a JSONL references file; names the line of the first bad entry. */
+export function parseReferences(text: string, source: string): Reference[] {
+  const out: Reference[] = [];
+  text.split('\n').forEach((line, i) => {
+    if (!line.trim()) return;
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch {
+      throw new CliError(`${source}:${i + 1}: not valid JSON`);
+    }
+    const r = v as Partial<Reference>;
+    if (!r || typeof r.name !== 'string' || typeof r.url !== 'string' || !r.name || !r.url) {
+      throw new CliError(`${source}:${i + 1}: expected {"name": string, "url": string}`);
+    }
+    out.push({ name: r.name, url: r.url });
+  });
+  return out;
+}
+
+export interface ReferencesIngestOptions {
+  kind: 'image' | 'video';
+  batchId: string;
+  displayName: string;
+  /** Local JSONL path or an `https://` URL the server downloads. */
+  references: string;
+  ingestId?: string;
+  notificationsUrl?: string;
+  notificationCategories?: string[];
+  log: (line: string) => void;
+}
+
+interface IngestResponse {
+  ingestId?: string;
+  shardIds?: string[];
+  duplicated?: boolean;
+}
+
+/**
+ * Registers a references file (spec §2.11/§2.12). A URL is passed through as
+ * `imageReferencesURL`/`videoReferencesURL`; a local file is sent inline — images in requests of at
+ * most 20 000 references (ingest ids `X-0`, `X-1`, … when the user gave `X` and several requests are
+ * needed), videos in one request, as Roboflow's client does.
+ */
+export async function ingestReferences(
+  client: ApiClient,
+  o: ReferencesIngestOptions,
+): Promise<IngestResponse[]> {
+  const categories = o.notificationCategories?.length ? [...new Set(o.notificationCategories)] : undefined;
+  for (const c of categories ?? []) {
+    if (!(NOTIFICATION_CATEGORIES as readonly string[]).includes(c)) {
+      throw new CliError(
+        `--notification-category must be one of ${NOTIFICATION_CATEGORIES.join(', ')}, got "${c}"`,
+      );
+    }
+  }
+  const ds = await client.dataStagingPrefix();
+  const endpoint = `${ds}/batches/${seg(o.batchId)}/bulk-upload/${o.kind}-references`;
+  const common = {
+    ...(o.notificationsUrl ? { notificationsURL: o.notificationsUrl } : {}),
+    ...(categories ? { notificationCategories: categories } : {}),
+  };
+  const send = async (refsField: Record<string, unknown>, ingestId: string | undefined) => {
+    const body = { ...refsField, ...(ingestId ? { ingestId } : {}), ...common };
+    const res = await client.post<IngestResponse>(endpoint, {
+      query: { displayName: o.displayName },
+      json: body,
+      timeoutMs: client.timeoutMs * 2,
+    });
+    const r = res ?? {};
+    o.log(
+      `Ingest ${r.ingestId ?? '(no id)'} registered` +
+        (r.shardIds?.length ? `, shards: ${r.shardIds.join(', ')}` : '') +
+        (r.duplicated ? ' (request was deduplicated)' : ''),
+    );
+    return r;
+  };
+  const field = o.kind === 'image' ? 'imageReferences' : 'videoReferences';
+  if (/^[a-z]+:\/\//i.test(o.references)) {
+    if (!o.references.toLowerCase().startsWith('https://'))
+      throw new CliError('--references URL must use https://');
+    return [await send({ [`${field}URL`]: o.references }, o.ingestId)];
+  }
+  let text: string;
+  try {
+    text = await readFile(o.references, 'utf8');
+  } catch (e) {
+    throw new CliError(`cannot read references file ${o.references}: ${(e as Error).message}`, { cause: e });
+  }
+  const refs = parseReferences(text, o.references);
+  if (refs.length === 0) throw new CliError(`references file ${o.references} is empty`);
+  if (o.kind === 'video') {
+    if (refs.length > 1000) o.log(`Warning: ${refs.length} videos in one batch (more than 1000)`);
+    return [await send({ [field]: refs }, o.ingestId)];
+  }
+  const size = maxReferencesPerRequest();
+  const chunks: Reference[][] = [];
+  for (let i = 0; i < refs.length; i += size) chunks.push(refs.slice(i, i + size));
+  const out: IngestResponse[] = [];
+  for (const [i, chunk] of chunks.entries()) {
+    const id = o.ingestId && chunks.length > 1 ? `${o.ingestId}-${i}` : o.ingestId;
+    out.push(await send({ [field]: chunk }, id));
+  }
+  return out;
+}

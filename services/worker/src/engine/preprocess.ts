@@ -1,0 +1,221 @@
+import { type DecodedImage, mapSharpError, toRgb } from './image-decode.ts';
+import { roundHalfEven } from './numbers.ts';
+
+/**
+ * Model-input preparation (spec/workflows.md §4.3): resize per the model's mode, place into the
+ * input canvas, and convert HWC u8 RGB to a CHW float32 tensor of `pixel / 255`.
+ *
+ * Every mode is "resize to (resizeWidth, resizeHeight), then put the result's top-left at
+ * (offsetX, offsetY) in the input canvas, the rest being padding"; a negative offset crops.
+ * Boxes map back with `src = (model - offset) / scale` (§4.5).
+ */
+
+export type ResizeMode = 'stretch' | 'letterbox' | 'center-crop' | 'shortest-edge-center-crop';
+
+export interface PreprocessSpec {
+  /** model input width */
+  width: number;
+  /** model input height */
+  height: number;
+  mode: ResizeMode;
+  /** letterbox padding, 0–255 on every channel */
+  paddingValue: number;
+}
+
+/** How a source image sits in the model input. */
+export interface Geometry {
+  srcWidth: number;
+  srcHeight: number;
+  inputWidth: number;
+  inputHeight: number;
+  resizeWidth: number;
+  resizeHeight: number;
+  /** where the resized image's left edge lands in the input (negative: cropped) */
+  offsetX: number;
+  offsetY: number;
+  /** model pixels per source pixel, used to map boxes back */
+  scaleX: number;
+  scaleY: number;
+  /** padding value (0–255) of the uncovered canvas */
+  padValue: number;
+}
+
+/** A prepared model input: `3 × H × W` floats (one batch element) and its geometry. */
+export interface Prepared {
+  tensor: Float32Array;
+  geometry: Geometry;
+}
+
+/** `-x` without producing `-0`. */
+const neg = (x: number) => (x === 0 ? 0 : -x);
+
+/** Computes the geometry of a mode (pure; the numbers §4.3 specifies). */
+export function planGeometry(srcWidth: number, srcHeight: number, spec: PreprocessSpec): Geometry {
+  const W = spec.width;
+  const H = spec.height;
+  const base = { srcWidth, srcHeight, inputWidth: W, inputHeight: H, padValue: 0 };
+  switch (spec.mode) {
+    case 'stretch':
+      return {
+        ...base,
+        resizeWidth: W,
+        resizeHeight: H,
+        offsetX: 0,
+        offsetY: 0,
+        scaleX: W / srcWidth,
+        scaleY: H / srcHeight,
+      };
+    case 'letterbox': {
+      // Roboflow geometry: floor sizes and floor half-padding (the remainder goes right/bottom).
+      const scale = Math.min(W / srcWidth, H / srcHeight);
+      const rw = Math.max(1, Math.floor(srcWidth * scale));
+      const rh = Math.max(1, Math.floor(srcHeight * scale));
+      return {
+        ...base,
+        resizeWidth: rw,
+        resizeHeight: rh,
+        offsetX: Math.floor((W - rw) / 2),
+        offsetY: Math.floor((H - rh) / 2),
+        scaleX: scale,
+        scaleY: scale,
+        padValue: spec.paddingValue,
+      };
+    }
+    case 'center-crop': {
+      // No scaling: the central W×H window; zero padding where the image is smaller.
+      const off = (s: number, d: number) => (s <= d ? Math.floor((d - s) / 2) : neg(Math.floor((s - d) / 2)));
+      return {
+        ...base,
+        resizeWidth: srcWidth,
+        resizeHeight: srcHeight,
+        offsetX: off(srcWidth, W),
+        offsetY: off(srcHeight, H),
+        scaleX: 1,
+        scaleY: 1,
+      };
+    }
+    case 'shortest-edge-center-crop': {
+      // Ultralytics classification: shorter side to the input size (longer side truncated, as
+      // torchvision's Resize), then a centred crop with round-half-even offsets (CenterCrop).
+      const s = Math.max(W / srcWidth, H / srcHeight);
+      const byWidth = W / srcWidth >= H / srcHeight;
+      const rw = byWidth ? W : Math.max(W, Math.floor(srcWidth * s));
+      const rh = byWidth ? Math.max(H, Math.floor(srcHeight * s)) : H;
+      return {
+        ...base,
+        resizeWidth: rw,
+        resizeHeight: rh,
+        offsetX: neg(roundHalfEven((rw - W) / 2)),
+        offsetY: neg(roundHalfEven((rh - H) / 2)),
+        scaleX: rw / srcWidth,
+        scaleY: rh / srcHeight,
+      };
+    }
+  }
+}
+
+/** `i / 255` for every byte value, computed once (exactly what a float division gives). */
+const BYTE_TO_UNIT = (() => {
+  const t = new Float32Array(256);
+  for (let i = 0; i < 256; i++) t[i] = i / 255;
+  return t;
+})();
+
+/**
+ * Writes HWC u8 RGB `src` (sw × sh) into CHW float `dst` (W × H, at `dstOffset`) with its top-left
+ * at (ox, oy); uncovered pixels get `padValue / 255`.
+ */
+export function writeChw(
+  dst: Float32Array,
+  dstOffset: number,
+  W: number,
+  H: number,
+  src: Uint8Array,
+  sw: number,
+  sh: number,
+  ox: number,
+  oy: number,
+  padValue: number,
+): void {
+  const plane = W * H;
+  const x0 = Math.max(0, ox);
+  const x1 = Math.min(W, ox + sw);
+  const y0 = Math.max(0, oy);
+  const y1 = Math.min(H, oy + sh);
+  const covers = x0 === 0 && y0 === 0 && x1 === W && y1 === H;
+  if (!covers) dst.fill(BYTE_TO_UNIT[padValue & 255], dstOffset, dstOffset + 3 * plane);
+  if (x1 <= x0 || y1 <= y0) return;
+  const r = dstOffset;
+  const g = dstOffset + plane;
+  const b = dstOffset + 2 * plane;
+  const lut = BYTE_TO_UNIT;
+  for (let y = y0; y < y1; y++) {
+    let s = ((y - oy) * sw + (x0 - ox)) * 3;
+    let d = y * W + x0;
+    const end = y * W + x1;
+    while (d < end) {
+      dst[r + d] = lut[src[s]];
+      dst[g + d] = lut[src[s + 1]];
+      dst[b + d] = lut[src[s + 2]];
+      s += 3;
+      d++;
+    }
+  }
+}
+
+function specKey(spec: PreprocessSpec): string {
+  return `${spec.mode}|${spec.width}x${spec.height}|${spec.paddingValue}`;
+}
+
+/**
+ * Prepares `image` for a model (memoised per spec on the image, so a prefetch can start it while
+ * the previous image is in the model). Resizing runs on libuv's pool; from encoded JPEG bytes it
+ * uses shrink-on-load.
+ */
+export function preprocess(image: DecodedImage, spec: PreprocessSpec): Promise<Prepared> {
+  const key = specKey(spec);
+  let p = image.prepared.get(key) as Promise<Prepared> | undefined;
+  if (!p) {
+    p = prepare(image, spec);
+    // A failed preparation must not surface as an unhandled rejection if nobody awaits it yet.
+    p.catch(() => {});
+    image.prepared.set(key, p);
+  }
+  return p;
+}
+
+async function prepare(image: DecodedImage, spec: PreprocessSpec): Promise<Prepared> {
+  const geometry = planGeometry(image.width, image.height, spec);
+  const { resizeWidth: rw, resizeHeight: rh } = geometry;
+  let pixels: Uint8Array;
+  if (rw === image.width && rh === image.height) {
+    pixels = (await image.rgb()).data;
+  } else {
+    const pipeline = (await image.pipeline()).resize(rw, rh, {
+      fit: 'fill',
+      kernel: 'linear',
+      fastShrinkOnLoad: true,
+    });
+    const out = await toRgb(pipeline).toBuffer({ resolveWithObject: true }).catch(mapSharpError);
+    if (out.info.width !== rw || out.info.height !== rh || out.info.channels !== 3) {
+      throw new Error(
+        `resize produced ${out.info.width}x${out.info.height}x${out.info.channels}, expected ${rw}x${rh}x3`,
+      );
+    }
+    pixels = out.data;
+  }
+  const tensor = new Float32Array(3 * spec.width * spec.height);
+  writeChw(
+    tensor,
+    0,
+    spec.width,
+    spec.height,
+    pixels,
+    rw,
+    rh,
+    geometry.offsetX,
+    geometry.offsetY,
+    geometry.padValue,
+  );
+  return { tensor, geometry };
+}

@@ -1,0 +1,161 @@
+import { isSafeFileName } from '@visionbatch/shared/ids';
+import { objectKeys } from '@visionbatch/shared/object-keys';
+import type { ObjectStore } from '@visionbatch/shared/object-store/index';
+import { ImageDecodeError, WorkflowStepError } from '../engine/errors.ts';
+import { type DecodedImage, decodeImage } from '../engine/image-decode.ts';
+import type { ModelRuntime } from '../engine/model-runtime.ts';
+import { aggregateResults, type ResultRow } from '../engine/results-format.ts';
+import type { CompiledWorkflow } from '../engine/workflow/compiler.ts';
+import { executeImage, prepareImage } from '../engine/workflow/executor.ts';
+import type { FileFailure, ImageTask, JobContext, TaskOutcome } from './protocol.ts';
+
+/**
+ * An image task: fetch each staged image, decode it, run the workflow, and write the task's
+ * aggregated results as one object with a deterministic key (a retried task overwrites it).
+ * The next image is fetched and decoded (on libuv's pool) while the current one is in the model.
+ */
+
+/** Default failure threshold when the job gives no rate: more than 10 failed files fails the task. */
+export const DEFAULT_MAX_FAILED_FILES = 10;
+
+/** Progress messages at most every 200 ms (≤ 5/s). */
+const PROGRESS_INTERVAL_MS = 200;
+
+export interface ImageTaskDeps {
+  store: ObjectStore;
+  compiled: CompiledWorkflow;
+  runtime: ModelRuntime;
+  context: JobContext;
+  /** progress callback (already throttled) */
+  onProgress(done: number, total: number): void;
+  /** true once the task should stop after the current image */
+  cancelled(): boolean;
+}
+
+/** The task stopped early on request; nothing was written. */
+export class TaskCancelledError extends Error {
+  constructor(taskId: string) {
+    super(`task ${taskId} was cancelled`);
+    this.name = 'TaskCancelledError';
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  // by name, so stand-in stores in tests need not import the class
+  return err instanceof Error && err.name === 'ObjectNotFoundError';
+}
+
+type Fetched =
+  | { ok: true; image: DecodedImage }
+  | { ok: false; failure: FileFailure }
+  | { ok: false; fatal: unknown };
+
+/** Fetches and decodes one file; never rejects (a store outage comes back as `fatal`). */
+async function fetchImage(deps: ImageTaskDeps, task: ImageTask, file: string): Promise<Fetched> {
+  const { context, store, compiled } = deps;
+  if (!isSafeFileName(file))
+    return { ok: false, failure: { file, reason: 'invalid-file-name', message: 'not a plain file name' } };
+  let bytes: Buffer;
+  try {
+    bytes = await store.getBuffer(
+      objectKeys.batchFile(context.workspace, task.input.batchId, task.input.part, file),
+    );
+  } catch (err) {
+    if (isNotFound(err))
+      return { ok: false, failure: { file, reason: 'not-found', message: 'the staged file does not exist' } };
+    return { ok: false, fatal: err };
+  }
+  try {
+    const image = await decodeImage(bytes, { full: compiled.pixelInputs.length > 0 });
+    await prepareImage(compiled, image, { parameters: context.workflowParameters });
+    return { ok: true, image };
+  } catch (err) {
+    if (err instanceof ImageDecodeError)
+      return { ok: false, failure: { file, reason: err.reason, message: err.message } };
+    return {
+      ok: false,
+      failure: { file, reason: 'corrupt-image', message: err instanceof Error ? err.message : String(err) },
+    };
+  }
+}
+
+function failureOf(file: string, err: unknown): FileFailure {
+  if (err instanceof ImageDecodeError) return { file, reason: err.reason, message: err.message };
+  // pixels that fail to decode inside a step (a crop of a lazily decoded image) keep their reason
+  if (err instanceof WorkflowStepError && err.cause instanceof ImageDecodeError)
+    return { file, reason: err.cause.reason, message: err.cause.message };
+  if (err instanceof WorkflowStepError) return { file, reason: err.reason, message: err.message };
+  return { file, reason: 'processing-failed', message: err instanceof Error ? err.message : String(err) };
+}
+
+/** Whether failures exceed the job's threshold (a fraction of the task's files, else 10 files). */
+export function thresholdExceeded(
+  failures: number,
+  files: number,
+  maxImageFailureRate: number | null,
+): boolean {
+  if (maxImageFailureRate !== null && maxImageFailureRate !== undefined)
+    return failures > maxImageFailureRate * files;
+  return failures > DEFAULT_MAX_FAILED_FILES;
+}
+
+/**
+ * Runs one image task.
+ * @throws TaskCancelledError when cancelled; the store's error when it cannot be reached
+ */
+export async function runImageTask(deps: ImageTaskDeps, task: ImageTask): Promise<TaskOutcome> {
+  const { context, compiled, runtime, store } = deps;
+  const files = task.input.files;
+  const rows: ResultRow[] = [];
+  const failures: FileFailure[] = [];
+  const stats: Record<string, number> = {};
+  let lastProgress = Number.NEGATIVE_INFINITY;
+  let next: Promise<Fetched> | null = files.length > 0 ? fetchImage(deps, task, files[0]) : null;
+  for (let i = 0; i < files.length; i++) {
+    const file = files[i];
+    const fetched = await (next as Promise<Fetched>);
+    // start the next fetch + decode before this image's inference blocks the thread
+    next = i + 1 < files.length ? fetchImage(deps, task, files[i + 1]) : null;
+    if (fetched.ok) {
+      try {
+        const res = await executeImage(compiled, runtime, fetched.image, {
+          imageInputName: context.imageInputName,
+          parameters: context.workflowParameters,
+        });
+        rows.push({ image: file, result: res.output });
+        for (const [c, n] of Object.entries(res.detectionsByClass)) stats[c] = (stats[c] ?? 0) + n;
+      } catch (err) {
+        failures.push(failureOf(file, err));
+      }
+    } else if ('failure' in fetched) {
+      failures.push(fetched.failure);
+    } else {
+      throw fetched.fatal;
+    }
+    const now = performance.now();
+    if (now - lastProgress >= PROGRESS_INTERVAL_MS || i + 1 === files.length) {
+      lastProgress = now;
+      deps.onProgress(i + 1, files.length);
+    }
+    if (deps.cancelled() && i + 1 < files.length) {
+      await next; // let the prefetch settle; it never rejects
+      throw new TaskCancelledError(task.taskId);
+    }
+  }
+  const { body, contentType } = aggregateResults(rows, context.aggregationFormat);
+  const outputKey = objectKeys.batchFile(
+    context.workspace,
+    task.output.batchId,
+    task.output.part,
+    task.output.fileName,
+  );
+  await store.put(outputKey, body, { contentType, size: body.length });
+  return {
+    processed: rows.length,
+    failures,
+    thresholdExceeded: thresholdExceeded(failures.length, files.length, context.maxImageFailureRate),
+    outputKey,
+    outputBytes: body.length,
+    stats,
+  };
+}
