@@ -5,7 +5,9 @@ export interface Suite {
 }
 
 import { modelsSuite } from './models.ts';
+import { workerSuite } from './worker.ts';
 
 export const SUITES: Record<string, Suite> = {
   models: modelsSuite,
+  worker: workerSuite,
 };
