@@ -36,6 +36,18 @@ export interface ImageTask {
   output: { batchId: string; part: string; fileName: string };
 }
 
+/**
+ * A processing task over one staged video (or the frame range `input.range` of it, when the
+ * workflow is stateless and the video is long enough to split).
+ */
+export interface VideoTask {
+  kind: 'video';
+  stage: string;
+  taskId: string;
+  input: { batchId: string; part: string; files: [string]; range: { start: number; end: number } | null };
+  output: { batchId: string; part: string; fileName: string };
+}
+
 /** An export task: packs result files into one archive of the export batch. */
 export interface ExportTask {
   kind: 'export';
@@ -45,7 +57,7 @@ export interface ExportTask {
   output: { batchId: string; part: string; fileName: string };
 }
 
-export type Task = ImageTask | ExportTask;
+export type Task = ImageTask | VideoTask | ExportTask;
 
 /** A file the task could not process, with a stable reason code. */
 export interface FileFailure {

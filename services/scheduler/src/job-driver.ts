@@ -5,7 +5,7 @@ import type { Logger } from '@visionbatch/shared/logger';
 import { taskJobId } from '@visionbatch/shared/queues';
 import { type Clock, iso } from '@visionbatch/shared/time';
 import type { WorkflowProcessingJob } from '@visionbatch/shared/wire/batch-processing';
-import type { ExportTask, ImageTask, Task } from '@visionbatch/shared/tasks';
+import type { ExportTask, ImageTask, Task, VideoTask } from '@visionbatch/shared/tasks';
 import { effectiveDefinition } from './effective-definition.ts';
 import type { JobQueues } from './job-queues.ts';
 import type { LeaseStore } from './leases.ts';
@@ -117,7 +117,9 @@ export class JobDriver {
     const now = this.d.clock.now();
     const input = { batchId: def.jobInput.batchId, part: def.jobInput.partName ?? '' };
     const total = await this.d.batches.count(ws, input.batchId, input.part);
-    const per = this.d.config.limits.imagesPerTask;
+    // Videos: one task per video (stateful workflows need one ordered pass); images: shards.
+    const isVideo = def.type === 'simple-video-processing-v1';
+    const per = isVideo ? 1 : this.d.config.limits.imagesPerTask;
     const tasksNumber = Math.max(1, Math.ceil(total / per));
     const outId = outputBatchId(jobId, 'processing');
     await this.d.batches.ensure(ws, outId, { displayName: `${rec.name} processing results`, batchType: 'multipart-batch', contentType: 'mixed' });
@@ -156,7 +158,10 @@ export class JobDriver {
     const emit = async (files: string[]) => {
       const taskId = `t${String(index++).padStart(6, '0')}`;
       if (done.has(taskId)) return;
-      const task: ImageTask = { kind: 'images', stage: 'processing', taskId, input: { ...input, files }, output: { batchId: outId, part: 'results', fileName: `${taskId}.${ext}` } };
+      const output = { batchId: outId, part: 'results', fileName: `${taskId}.${ext}` };
+      const task: ImageTask | VideoTask = isVideo
+        ? { kind: 'video', stage: 'processing', taskId, input: { ...input, files: [files[0]], range: null }, output }
+        : { kind: 'images', stage: 'processing', taskId, input: { ...input, files }, output };
       batch.push(task);
       if (batch.length >= ADD_CHUNK) await flush();
     };

@@ -18,6 +18,13 @@ export interface ResultRow {
   image: string;
   /** the serialised result dict of that image */
   result: Record<string, unknown>;
+  /**
+   * Keys appended after the outputs instead of `image` (video rows: `video`, `frame_number`,
+   * `frame_timestamp`, a visionbatch extension, spec/workflows.md §3.9).
+   */
+  trailing?: Record<string, unknown>;
+  /** order of the row in its file when not the image name (video rows: name + padded frame) */
+  sortKey?: string;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> =>
@@ -92,8 +99,8 @@ export function compareCodePoints(a: string, b: string): number {
 /** Row dicts in file order: sorted by image name, `image` appended (or overwritten in place). */
 export function rowDicts(rows: readonly ResultRow[]): Array<Record<string, unknown>> {
   return [...rows]
-    .sort((a, b) => compareCodePoints(a.image, b.image))
-    .map((r) => ({ ...(deductImages(r.result) as Record<string, unknown>), image: r.image }));
+    .sort((a, b) => compareCodePoints(a.sortKey ?? a.image, b.sortKey ?? b.image))
+    .map((r) => ({ ...(deductImages(r.result) as Record<string, unknown>), ...(r.trailing ?? { image: r.image }) }));
 }
 
 /** JSONL: one `json.dumps` line per row, each ending in `\n`. */

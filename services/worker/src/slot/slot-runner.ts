@@ -11,6 +11,7 @@ import { type CompiledWorkflow, compileWorkflow } from '../engine/workflow/compi
 import { pickImageInput } from '../engine/workflow/executor.ts';
 import { runExportTask } from './export-task.ts';
 import { runImageTask, TaskCancelledError } from './image-task.ts';
+import { runVideoTask } from './video-task.ts';
 import type { FromSlot, JobContext, Task, ToSlot } from './protocol.ts';
 import { loadWeights } from './weights-cache.ts';
 
@@ -129,21 +130,21 @@ export class SlotRunner {
     }
     try {
       if (cancelled()) throw new TaskCancelledError(task.taskId);
+      const taskDeps = {
+        store: loaded.store,
+        compiled: loaded.compiled,
+        runtime: loaded.runtime,
+        context: loaded.context,
+        onProgress: (done: number, total: number) =>
+          this.deps.post({ type: 'progress', taskId: task.taskId, done, total }),
+        cancelled,
+      };
       const outcome =
         task.kind === 'export'
           ? await runExportTask(loaded.store, loaded.context.workspace, task)
-          : await runImageTask(
-              {
-                store: loaded.store,
-                compiled: loaded.compiled,
-                runtime: loaded.runtime,
-                context: loaded.context,
-                onProgress: (done, total) =>
-                  this.deps.post({ type: 'progress', taskId: task.taskId, done, total }),
-                cancelled,
-              },
-              task,
-            );
+          : task.kind === 'video'
+            ? await runVideoTask(taskDeps, task)
+            : await runImageTask(taskDeps, task);
       this.deps.post({ type: 'done', taskId: task.taskId, outcome });
     } catch (err) {
       if (err instanceof TaskCancelledError) {
