@@ -10,5 +10,7 @@ export const objectKeys = {
   batchPrefix: (ws: string, batchId: string) => `ws/${ws}/batches/${batchId}/`,
   /** An uploaded tar shard before indexing. */
   shardTar: (ws: string, batchId: string, shardId: string) => `ws/${ws}/shards/${batchId}/${shardId}.tar`,
-  modelWeights: (ws: string, modelId: string) => `ws/${ws}/models/${encodeURIComponent(modelId)}/weights.onnx`,
+  /** ONNX weights of one upload of a model; each upload has its own key so a bad re-upload never clobbers the good one. */
+  modelWeights: (ws: string, modelId: string, uploadId = 'weights') =>
+    `ws/${ws}/models/${encodeURIComponent(modelId)}/${uploadId}.onnx`,
 } as const;

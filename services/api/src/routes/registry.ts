@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { Transform } from 'node:stream';
 import { Errors } from '@visionbatch/shared/errors';
 import { objectKeys } from '@visionbatch/shared/object-keys';
@@ -8,6 +8,7 @@ import { issueField } from '@visionbatch/shared/wire/batch-processing';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps.ts';
+import { VALIDATE_MAX_BYTES, validateModel } from '../model-validation.ts';
 
 const WORKFLOW_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
 const MODEL_ID_RE = /^[A-Za-z0-9_.-]{1,100}(\/[A-Za-z0-9_.-]{1,100})?$/;
@@ -19,7 +20,9 @@ const ModelConfig = z.object({
   architecture: z.string().min(1).max(64).default('yolov8'),
   classNames: z.array(z.string().min(1).max(256)).min(1).max(10_000),
   input: z.object({ width: z.number().int().min(8).max(8192), height: z.number().int().min(8).max(8192) }),
-  resizeMode: z.enum(['stretch', 'letterbox', 'center-crop', 'shortest-edge-center-crop']).default('letterbox'),
+  resizeMode: z
+    .enum(['stretch', 'letterbox', 'center-crop', 'shortest-edge-center-crop'])
+    .default('letterbox'),
   paddingValue: z.number().int().min(0).max(255).default(114),
   postProcessing: z.enum(['nms', 'nms-fused', 'softmax', 'softmax-fused', 'sigmoid']).optional(),
   defaults: z
@@ -37,7 +40,8 @@ const ModelConfig = z.object({
  * the definition itself, `{"specification": {...}}`, or Roboflow's `{"workflow": {"config": "<json>"}}`.
  */
 export function bareDefinition(body: unknown): Record<string, unknown> {
-  if (!body || typeof body !== 'object' || Array.isArray(body)) throw Errors.validation('body', 'must be a JSON object');
+  if (!body || typeof body !== 'object' || Array.isArray(body))
+    throw Errors.validation('body', 'must be a JSON object');
   const b = body as Record<string, unknown>;
   const wf = b.workflow as Record<string, unknown> | undefined;
   if (wf && typeof wf.config === 'string') {
@@ -57,28 +61,46 @@ export function bareDefinition(body: unknown): Record<string, unknown> {
 }
 
 /** Workflow and model registries of a workspace (visionbatch endpoints). */
-export function registryRoutes(app: FastifyInstance, deps: ApiDeps, validateWorkflow: (ws: string, def: Record<string, unknown>) => Promise<void>): void {
+export function registryRoutes(
+  app: FastifyInstance,
+  deps: ApiDeps,
+  validateWorkflow: (ws: string, def: Record<string, unknown>) => Promise<void>,
+): void {
   const WF = '/workflows/v1/external/:workspace/workflows';
   type WfParams = { workspace: string; workflowId: string };
 
-  app.put<{ Params: WfParams; Body: unknown }>(`${WF}/:workflowId`, { bodyLimit: 4 * 1024 * 1024 }, async (req) => {
-    const { workflowId } = req.params;
-    if (!WORKFLOW_ID_RE.test(workflowId)) throw Errors.validation('workflowId', 'must match [A-Za-z0-9_-]{1,128}');
-    const definition = bareDefinition(req.body);
-    await validateWorkflow(req.workspace, definition);
-    const now = iso(deps.clock.now());
-    const prev = await deps.registry.getWorkflow(req.workspace, workflowId);
-    await deps.registry.putWorkflow(req.workspace, { workflowId, definition, createdAt: prev?.createdAt ?? now, updatedAt: now });
-    return { workflowId, status: prev ? 'updated' : 'created' };
-  });
+  app.put<{ Params: WfParams; Body: unknown }>(
+    `${WF}/:workflowId`,
+    { bodyLimit: 4 * 1024 * 1024 },
+    async (req) => {
+      const { workflowId } = req.params;
+      if (!WORKFLOW_ID_RE.test(workflowId))
+        throw Errors.validation('workflowId', 'must match [A-Za-z0-9_-]{1,128}');
+      const definition = bareDefinition(req.body);
+      await validateWorkflow(req.workspace, definition);
+      const now = iso(deps.clock.now());
+      const prev = await deps.registry.getWorkflow(req.workspace, workflowId);
+      await deps.registry.putWorkflow(req.workspace, {
+        workflowId,
+        definition,
+        createdAt: prev?.createdAt ?? now,
+        updatedAt: now,
+      });
+      return { workflowId, status: prev ? 'updated' : 'created' };
+    },
+  );
   app.get<{ Params: WfParams }>(`${WF}/:workflowId`, async (req) => {
     const rec = await deps.registry.getWorkflow(req.workspace, req.params.workflowId);
     if (!rec) throw Errors.notFound('workflow', req.params.workflowId);
     return { workflow: rec };
   });
-  app.get<{ Params: { workspace: string } }>(WF, async (req) => ({ workflows: await deps.registry.listWorkflows(req.workspace), nextPageToken: null }));
+  app.get<{ Params: { workspace: string } }>(WF, async (req) => ({
+    workflows: await deps.registry.listWorkflows(req.workspace),
+    nextPageToken: null,
+  }));
   app.delete<{ Params: WfParams }>(`${WF}/:workflowId`, async (req) => {
-    if (!(await deps.registry.deleteWorkflow(req.workspace, req.params.workflowId))) throw Errors.notFound('workflow', req.params.workflowId);
+    if (!(await deps.registry.deleteWorkflow(req.workspace, req.params.workflowId)))
+      throw Errors.notFound('workflow', req.params.workflowId);
     return { workflowId: req.params.workflowId, status: 'deleted' };
   });
 
@@ -86,49 +108,65 @@ export function registryRoutes(app: FastifyInstance, deps: ApiDeps, validateWork
   type MdParams = { workspace: string; '*': string };
   const modelIdOf = (p: MdParams) => {
     const id = p['*'];
-    if (!MODEL_ID_RE.test(id)) throw Errors.validation('modelId', 'must look like "project/version" of [A-Za-z0-9_.-]');
+    if (!MODEL_ID_RE.test(id))
+      throw Errors.validation('modelId', 'must look like "project/version" of [A-Za-z0-9_.-]');
     return id;
   };
 
   app.put<{ Params: MdParams }>(`${MD}/*`, async (req) => {
     const modelId = modelIdOf(req.params);
-    if (!req.isMultipart()) throw Errors.unsupportedMedia('expected multipart/form-data with a "config" field and a "weights" file');
-    const key = objectKeys.modelWeights(req.workspace, modelId);
+    if (!req.isMultipart())
+      throw Errors.unsupportedMedia(
+        'expected multipart/form-data with a "config" field and a "weights" file',
+      );
+    const key = objectKeys.modelWeights(req.workspace, modelId, randomUUID());
+    const previous = await deps.registry.getModel(req.workspace, modelId);
     let config: z.infer<typeof ModelConfig> | null = null;
     let weights: { sha256: string; bytes: number } | null = null;
-    for await (const part of req.parts({ limits: { fileSize: MAX_MODEL_BYTES, files: 1, fields: 4, fieldSize: 1024 * 1024 } })) {
-      if (part.type === 'field' && part.fieldname === 'config') {
-        let raw: unknown;
-        try {
-          raw = JSON.parse(String(part.value));
-        } catch {
-          throw Errors.validation('config', 'is not valid JSON');
+    const discard = async (err: unknown): Promise<never> => {
+      await deps.store.delete(key).catch(() => {});
+      throw err;
+    };
+    try {
+      for await (const part of req.parts({
+        limits: { fileSize: MAX_MODEL_BYTES, files: 1, fields: 4, fieldSize: 1024 * 1024 },
+      })) {
+        if (part.type === 'field' && part.fieldname === 'config') {
+          let raw: unknown;
+          try {
+            raw = JSON.parse(String(part.value));
+          } catch {
+            throw Errors.validation('config', 'is not valid JSON');
+          }
+          const parsed = ModelConfig.safeParse(raw);
+          if (!parsed.success) {
+            const issue = parsed.error.issues[0];
+            throw Errors.validation(`config.${issueField(issue.path)}`, issue.message);
+          }
+          config = parsed.data;
+        } else if (part.type === 'file' && part.fieldname === 'weights') {
+          const hash = createHash('sha256');
+          let bytes = 0;
+          const tap = new Transform({
+            transform(chunk: Buffer, _e, cb) {
+              hash.update(chunk);
+              bytes += chunk.length;
+              cb(null, chunk);
+            },
+          });
+          await deps.store.put(key, part.file.pipe(tap), { contentType: 'application/octet-stream' });
+          if (part.file.truncated) throw Errors.payloadTooLarge('model weights', MAX_MODEL_BYTES);
+          weights = { sha256: hash.digest('hex'), bytes };
+        } else if (part.type === 'file') {
+          part.file.resume();
         }
-        const parsed = ModelConfig.safeParse(raw);
-        if (!parsed.success) {
-          const issue = parsed.error.issues[0];
-          throw Errors.validation(`config.${issueField(issue.path)}`, issue.message);
-        }
-        config = parsed.data;
-      } else if (part.type === 'file' && part.fieldname === 'weights') {
-        const hash = createHash('sha256');
-        let bytes = 0;
-        const tap = new Transform({
-          transform(chunk: Buffer, _e, cb) {
-            hash.update(chunk);
-            bytes += chunk.length;
-            cb(null, chunk);
-          },
-        });
-        await deps.store.put(key, part.file.pipe(tap), { contentType: 'application/octet-stream' });
-        if (part.file.truncated) throw Errors.payloadTooLarge('model weights', MAX_MODEL_BYTES);
-        weights = { sha256: hash.digest('hex'), bytes };
-      } else if (part.type === 'file') {
-        part.file.resume();
       }
+    } catch (err) {
+      await discard(err);
     }
-    if (!config) throw Errors.validation('config', 'missing form field');
-    if (!weights || weights.bytes === 0) throw Errors.validation('weights', 'missing or empty file');
+    if (!config) return discard(Errors.validation('config', 'missing form field'));
+    if (!weights || weights.bytes === 0)
+      return discard(Errors.validation('weights', 'missing or empty file'));
     const rec: ModelRecord = {
       modelId,
       task: config.task,
@@ -137,14 +175,24 @@ export function registryRoutes(app: FastifyInstance, deps: ApiDeps, validateWork
       input: config.input,
       resizeMode: config.resizeMode,
       paddingValue: config.paddingValue,
-      postProcessing: config.postProcessing ?? (config.task === 'object-detection' ? 'nms' : config.task === 'classification' ? 'softmax' : 'sigmoid'),
+      postProcessing:
+        config.postProcessing ??
+        (config.task === 'object-detection'
+          ? 'nms'
+          : config.task === 'classification'
+            ? 'softmax'
+            : 'sigmoid'),
       defaults: config.defaults,
       weightsKey: key,
       weightsSha256: weights.sha256,
       weightsBytes: weights.bytes,
       createdAt: iso(deps.clock.now()),
     };
+    if (weights.bytes <= VALIDATE_MAX_BYTES) {
+      await validateModel(rec, await deps.store.getBuffer(key)).catch(discard);
+    }
     await deps.registry.putModel(req.workspace, rec);
+    if (previous && previous.weightsKey !== key) await deps.store.delete(previous.weightsKey);
     return { model: rec };
   });
   app.get<{ Params: MdParams }>(`${MD}/*`, async (req) => {
@@ -153,7 +201,10 @@ export function registryRoutes(app: FastifyInstance, deps: ApiDeps, validateWork
     if (!rec) throw Errors.notFound('model', modelId);
     return { model: rec };
   });
-  app.get<{ Params: { workspace: string } }>(MD, async (req) => ({ models: await deps.registry.listModels(req.workspace), nextPageToken: null }));
+  app.get<{ Params: { workspace: string } }>(MD, async (req) => ({
+    models: await deps.registry.listModels(req.workspace),
+    nextPageToken: null,
+  }));
   app.delete<{ Params: MdParams }>(`${MD}/*`, async (req) => {
     const modelId = modelIdOf(req.params);
     const rec = await deps.registry.getModel(req.workspace, modelId);
