@@ -52,7 +52,10 @@ export function controlPlane(d: ControlPlaneDeps): SchedulerHandlers {
       if (held) {
         // A machine asks again only after it let go of its job: close the old lease first.
         const ms = await d.leases.close(held);
-        if (ms !== null) d.meteredSeconds.inc({ pool: held.pool }, ms / 1000);
+        if (ms !== null) {
+          d.meteredSeconds.inc({ pool: held.pool }, ms / 1000);
+          d.logger.info({ machineId: machine_id, jobId: held.jobId, leaseId: held.leaseId, billedMs: ms, reason: 'machine asked for a new lease' }, 'lease released');
+        }
       }
       await d.leases.machineSeen(machine_id, p);
       const candidates = [];
@@ -63,8 +66,13 @@ export function controlPlane(d: ControlPlaneDeps): SchedulerHandlers {
         if (machineTypeOf(def) !== p) continue;
         const wpm = workersPerMachineOf(def);
         const cap = def.maxParallelTasks ? Math.max(1, Math.ceil(def.maxParallelTasks / wpm)) : Number.POSITIVE_INFINITY;
-        if ((await d.leases.countForJob(workspace, jobId)) >= cap) continue;
-        if ((await d.queues.pending(workspace, jobId)).waiting === 0) continue;
+        const leased = await d.leases.countForJob(workspace, jobId);
+        if (leased >= cap) continue;
+        // Tasks still "active" while no machine holds the job were orphaned by a machine that died
+        // (or whose lease expired): only a machine serving the queue moves them back to waiting, once
+        // their lock has expired, so such a job needs a machine as much as one with waiting tasks.
+        const q = await d.queues.pending(workspace, jobId);
+        if (q.waiting === 0 && !(q.active > 0 && leased === 0)) continue;
         candidates.push({ rec, wpm });
       }
       candidates.sort((a, b) => a.rec.createdAt - b.rec.createdAt);

@@ -77,6 +77,24 @@ export class Machine {
     let pool: SlotPool | null = null;
     let initError: string | null = null;
     const started = Date.now();
+    // Heartbeats run on a timer from the moment the lease is granted, model loading included: a
+    // load longer than the lease TTL would otherwise let the scheduler expire a live lease (billed
+    // only up to its last heartbeat) and take the job away from a machine that is about to serve it.
+    const beatEvery = Math.max(250, Math.min(1000, Math.floor(config.leaseTtlMs / 4)));
+    let beating = false;
+    const beat = async () => {
+      if (beating) return;
+      beating = true;
+      try {
+        const r = await this.d.scheduler.Heartbeat({ machine_id: config.worker.id, lease_id: lease.lease_id });
+        if (!r.keep_going) keepGoing = false;
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'heartbeat failed');
+      } finally {
+        beating = false;
+      }
+    };
+    const heartbeats = setInterval(() => void beat(), beatEvery);
     try {
       const r = await SlotPool.start(slots, { context, store: config.store, intraOpNumThreads, cacheDir: config.worker.cacheDir }, log);
       pool = r.pool;
@@ -101,28 +119,26 @@ export class Machine {
 
     let stopRequested = false;
     this.current = { leaseId: lease.lease_id, stop: () => (stopRequested = true) };
-    const beatEvery = Math.max(250, Math.min(1000, Math.floor(config.leaseTtlMs / 4)));
-    // The lease loop: heartbeat, watch for abort, and release once the queue has no waiting work.
+    // The lease loop: watch for abort (heartbeat replies), and release once the queue has no work left.
     for (;;) {
       await sleep(beatEvery);
-      try {
-        keepGoing = (await this.d.scheduler.Heartbeat({ machine_id: config.worker.id, lease_id: lease.lease_id })).keep_going;
-      } catch (err) {
-        log.warn({ err: (err as Error).message }, 'heartbeat failed');
-      }
       if (!keepGoing) {
         log.info('scheduler ended the lease (job finished or aborted): cancelling running tasks');
         pool?.cancel();
         break;
       }
       if (stopRequested) break;
-      const c = await queue.getJobCounts('waiting', 'delayed', 'prioritized').catch(() => null);
-      const waiting = c ? (c.waiting ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0) : 1;
-      if (waiting === 0 && worker.isRunning() && (await this.activeHere(worker)) === 0) break;
+      // Active tasks count too: one may belong to a machine that died, and it comes back to waiting
+      // only through a queue worker's stalled check (after its lock expires), so stay until none is left.
+      const c = await queue.getJobCounts('waiting', 'delayed', 'prioritized', 'active').catch(() => null);
+      const pending = c ? (c.waiting ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0) + (c.active ?? 0) : 1;
+      if (pending === 0 && worker.isRunning() && (await this.activeHere(worker)) === 0) break;
     }
     await worker.close(!keepGoing);
     await queue.close();
     await pool?.close();
+    // Heartbeats go on while the machine winds down: it is still serving (billed) until it releases.
+    clearInterval(heartbeats);
     try {
       await this.d.scheduler.ReleaseLease({ machine_id: config.worker.id, lease_id: lease.lease_id, reason: keepGoing ? 'queue drained' : 'lease ended' });
     } catch (err) {

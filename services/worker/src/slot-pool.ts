@@ -18,6 +18,8 @@ interface Slot {
   thread: Worker;
   busy: boolean;
   current: { taskId: string; resolve: (o: TaskOutcome) => void; reject: (e: Error) => void; onProgress: (done: number, total: number) => void } | null;
+  /** Settles when the slot's current task has ended (either way). */
+  running?: Promise<void> | null;
 }
 
 /**
@@ -72,13 +74,19 @@ export class SlotPool {
     const slot = this.slots.find((s) => !s.busy);
     if (!slot) return Promise.reject(new SlotTaskError('no free slot', false));
     slot.busy = true;
-    return new Promise<TaskOutcome>((resolve, reject) => {
+    const running = new Promise<TaskOutcome>((resolve, reject) => {
       slot.current = { taskId: task.taskId, resolve, reject, onProgress };
       slot.thread.postMessage({ type: 'task', task } satisfies ToSlot);
     }).finally(() => {
       slot.busy = false;
       slot.current = null;
+      slot.running = null;
     });
+    slot.running = running.then(
+      () => undefined,
+      () => undefined,
+    );
+    return running;
   }
 
   private onMessage(slot: Slot, m: FromSlot): void {
@@ -99,7 +107,18 @@ export class SlotPool {
     for (const s of this.slots) s.thread.postMessage({ type: 'cancel' } satisfies ToSlot);
   }
 
-  async close(): Promise<void> {
+  /**
+   * Terminates the slot threads. A thread terminated while onnxruntime is inside `run()` can hang
+   * `terminate()` for good, so running tasks (cancelled first by the caller, they stop after their
+   * current image) are given up to `graceMs` to end before the threads go.
+   */
+  async close(graceMs = 15_000): Promise<void> {
+    const running = this.slots.map((s) => s.running).filter((p): p is Promise<void> => !!p);
+    if (running.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.all(running), new Promise<void>((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
+    }
     await Promise.all(this.slots.map((s) => s.thread.terminate()));
     this.slots.length = 0;
   }
