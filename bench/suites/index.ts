@@ -4,10 +4,12 @@ export interface Suite {
   run(): Promise<Record<string, unknown>>;
 }
 
+import { ingestSuite } from './ingest.ts';
 import { modelsSuite } from './models.ts';
 import { workerSuite } from './worker.ts';
 
 export const SUITES: Record<string, Suite> = {
   models: modelsSuite,
   worker: workerSuite,
+  ingest: ingestSuite,
 };

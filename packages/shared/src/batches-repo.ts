@@ -34,6 +34,14 @@ export interface ShardRecord {
   registeredAt: number;
 }
 
+/** A reference ingest as recorded for deduplication. */
+export interface IngestRecord {
+  ingestId: string;
+  shardIds: string[];
+  createdAt: number;
+  error?: { type: string; reason: string };
+}
+
 export interface Page<T> {
   items: T[];
   next: string | null;
@@ -43,7 +51,9 @@ export interface Page<T> {
 // so two racing first uploads cannot create a batch twice with different types.
 const ENSURE_BATCH = `
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  return redis.call('HMGET', KEYS[1], 'batchType', 'contentType')
+  local t = redis.call('HMGET', KEYS[1], 'batchType', 'contentType', 'expiresAt')
+  if tonumber(t[3]) and tonumber(t[3]) <= tonumber(ARGV[6]) then return {'__expired__', ''} end
+  return {t[1], t[2]}
 end
 redis.call('HSET', KEYS[1], 'batchId', ARGV[1], 'workspace', ARGV[2], 'displayName', ARGV[3],
   'batchType', ARGV[4], 'contentType', ARGV[5], 'createdAt', ARGV[6], 'expiresAt', ARGV[7])
@@ -91,12 +101,6 @@ export class BatchesRepo {
     init: { displayName: string; batchType: BatchType; contentType: ContentType },
   ): Promise<void> {
     const now = this.clock.now();
-    const existing = await this.get(ws, batchId);
-    if (!existing) {
-      // An expired batch still holding keys is replaced only after the collector removed it.
-      const stale = await this.redis.exists(keys.batch(ws, batchId));
-      if (stale) throw Errors.conflict(`batch "${batchId}" has expired and is being removed; use another batch id`);
-    }
     const [type, content] = (await this.redis.eval(
       ENSURE_BATCH,
       3,
@@ -111,6 +115,9 @@ export class BatchesRepo {
       String(now),
       String(now + this.ttlMs),
     )) as [string, string];
+    // An expired batch still holding keys is replaced only after the collector removed it (checked
+    // inside the script, so two racing first uploads never see each other's fresh batch as stale).
+    if (type === '__expired__') throw Errors.conflict(`batch "${batchId}" has expired and is being removed; use another batch id`);
     if (type !== init.batchType || content !== init.contentType) {
       throw Errors.conflict(
         `batch "${batchId}" is a ${type} of ${content}; it cannot take a ${init.batchType} upload of ${init.contentType}`,
@@ -225,6 +232,58 @@ export class BatchesRepo {
       .map((v) => JSON.parse(v) as ShardRecord)
       .filter((s) => !(s.statusName === 'shard-registered' && now - s.registeredAt > orphanAfterMs));
     return { items, next: ids.length > pageSize ? String(offset + pageSize) : null };
+  }
+
+  // ---- reference ingests (spec §2.11 dedup) ----
+
+  /** The ingest recorded for a digest of (batch + reference list), if any. */
+  async getIngest(ws: string, batchId: string, digest: string): Promise<IngestRecord | null> {
+    const v = await this.redis.hget(keys.batchIngests(ws, batchId), digest);
+    return v ? (JSON.parse(v) as IngestRecord) : null;
+  }
+
+  /** Records an ingest once; returns false when the digest was already recorded (a duplicate). */
+  async recordIngest(ws: string, batchId: string, digest: string, rec: IngestRecord): Promise<boolean> {
+    return (await this.redis.hsetnx(keys.batchIngests(ws, batchId), digest, JSON.stringify(rec))) === 1;
+  }
+
+  /** Marks a recorded ingest as failed as a whole (bad references file, refused URL). */
+  async setIngestFailure(ws: string, batchId: string, digest: string, error: { type: string; reason: string }): Promise<void> {
+    const rec = await this.getIngest(ws, batchId, digest);
+    if (rec) await this.redis.hset(keys.batchIngests(ws, batchId), digest, JSON.stringify({ ...rec, error }));
+  }
+
+  // ---- expiry ----
+
+  /** Up to `limit` batches whose expiry time has passed, as `{ws, batchId}`, oldest expiry first. */
+  async expired(now: number, limit = 100): Promise<Array<{ ws: string; batchId: string }>> {
+    const members = await this.redis.zrangebyscore(keys.batchExpiry(), '-inf', String(now), 'LIMIT', 0, limit);
+    return members.flatMap((m) => {
+      const slash = m.lastIndexOf('/');
+      return slash > 0 ? [{ ws: m.slice(0, slash), batchId: m.slice(slash + 1) }] : [];
+    });
+  }
+
+  /**
+   * Removes every Redis key of a batch (metadata, file lists of every part, parts, shards) and
+   * its entries in the workspace index and the expiry set, in one transaction. Callers delete the
+   * objects first, so a crash in between leaves the expiry entry for the next sweep.
+   */
+  async purge(ws: string, batchId: string): Promise<void> {
+    const partNames = ['', ...(await this.redis.hkeys(keys.batchParts(ws, batchId)))];
+    await this.redis
+      .multi()
+      .del(
+        keys.batch(ws, batchId),
+        keys.batchParts(ws, batchId),
+        keys.batchShards(ws, batchId),
+        keys.batchShardOrder(ws, batchId),
+        keys.batchIngests(ws, batchId),
+        ...partNames.flatMap((p) => [keys.batchFiles(ws, batchId, p), keys.batchFileMeta(ws, batchId, p)]),
+      )
+      .zrem(keys.batchIndex(ws), batchId)
+      .zrem(keys.batchExpiry(), `${ws}/${batchId}`)
+      .exec();
   }
 
   /** All shard records of a batch (for ingest bookkeeping). */

@@ -36,6 +36,9 @@ export const CONFIG_SPEC: readonly ConfigEntry[] = [
   { name: 'VB_MAX_IMAGE_BYTES', default: '20971520', usedBy: 'api, scheduler', doc: 'Largest single image accepted (20 MiB, as Roboflow).' },
   { name: 'VB_MAX_UPLOAD_BYTES', default: '2147483648', usedBy: 'api', doc: 'Largest body accepted on a signed upload URL (videos, tar shards).' },
   { name: 'VB_BATCH_TTL_S', default: '604800', usedBy: 'api, scheduler', doc: 'Lifetime of staged batches (7 days).' },
+  { name: 'VB_URL_ALLOWLIST', default: '', usedBy: 'scheduler', doc: 'Comma-separated CIDRs, IPs, host names or `*.suffix`es that reference-ingest downloads may reach even though they are private/loopback (the SSRF guard refuses those otherwise).' },
+  { name: 'VB_REFERENCE_CONCURRENCY', default: '8', usedBy: 'scheduler', doc: 'Parallel downloads per reference ingest.' },
+  { name: 'VB_BATCH_GC_INTERVAL_S', default: '60', usedBy: 'scheduler', doc: 'How often the scheduler removes expired batches (objects and Redis keys).' },
   { name: 'VB_STORE_DRIVER', default: 'fs', usedBy: 'all', doc: 'Object store driver: `fs` (a local directory) or `s3` (MinIO, S3, R2 through the minio client).' },
   { name: 'VB_STORE_FS_DIR', default: '${VB_DATA_DIR}/objects', usedBy: 'all', doc: 'Root of the `fs` store.' },
   { name: 'VB_S3_ENDPOINT', default: '', usedBy: 'all', doc: 'S3 endpoint URL for the `s3` driver, e.g. `http://minio:9000`.' },
@@ -83,7 +86,7 @@ export interface Config {
     downloadUrlTtlMs: number;
     maxUploadBytes: number;
   };
-  limits: { maxImageBytes: number; batchTtlMs: number; imagesPerTask: number };
+  limits: { maxImageBytes: number; batchTtlMs: number; batchGcIntervalMs: number; imagesPerTask: number };
   store: StoreConfig;
   scheduler: {
     grpcHost: string;
@@ -94,6 +97,8 @@ export interface Config {
     taskAttempts: number;
     creditsPerHour: { cpu: number; gpu: number };
     publishableKeys: ReadonlyMap<string, string>;
+    urlAllowlist: readonly string[];
+    referenceConcurrency: number;
   };
   worker: {
     httpPort: number;
@@ -222,6 +227,7 @@ export function loadConfig(env: Env = process.env): Config {
     limits: {
       maxImageBytes: int(env, 'VB_MAX_IMAGE_BYTES', 20 * 1024 * 1024, 1),
       batchTtlMs: int(env, 'VB_BATCH_TTL_S', 7 * 24 * 3600, 1) * 1000,
+      batchGcIntervalMs: int(env, 'VB_BATCH_GC_INTERVAL_S', 60, 1) * 1000,
       imagesPerTask: int(env, 'VB_IMAGES_PER_TASK', 256, 1, 10_000),
     },
     store,
@@ -234,6 +240,8 @@ export function loadConfig(env: Env = process.env): Config {
       taskAttempts: int(env, 'VB_TASK_ATTEMPTS', 3, 1, 100),
       creditsPerHour: { cpu: num(env, 'VB_CPU_CREDITS_PER_HOUR', 1), gpu: num(env, 'VB_GPU_CREDITS_PER_HOUR', 4) },
       publishableKeys: pairs(env, 'VB_PUBLISHABLE_KEYS', '', 'workspace:key'),
+      urlAllowlist: (raw(env, 'VB_URL_ALLOWLIST') ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+      referenceConcurrency: int(env, 'VB_REFERENCE_CONCURRENCY', 8, 1, 64),
     },
     worker: {
       httpPort: int(env, 'VB_WORKER_HTTP_PORT', 8082, 0, 65535),

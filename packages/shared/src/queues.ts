@@ -18,3 +18,32 @@ export interface ShardIngestJob {
   batchId: string;
   shardId: string;
 }
+
+/** Queue of reference ingests (spec §2.11/§2.12) waiting to be downloaded by the scheduler. */
+export const REFERENCE_INGEST_QUEUE = 'reference-ingest';
+
+/** A file reference: the name to store it under and the URL to download it from. */
+export interface FileReference {
+  name: string;
+  url: string;
+}
+
+/** Payload of a reference ingest job; shards (images) are derived deterministically from `digest`. */
+export interface ReferenceIngestJob {
+  workspace: string;
+  batchId: string;
+  ingestId: string;
+  /** sha256 of batch + kind + reference list (or references URL): the dedup key, shard ids derive from it. */
+  digest: string;
+  kind: 'images' | 'videos';
+  references?: FileReference[];
+  referencesURL?: string;
+  notificationsURL?: string;
+  categories: Array<'ingest-status' | 'files-status'>;
+}
+
+/** Files per shard of a reference ingest (spec §2.11: ≤ 256, matching the processing shard size). */
+export const REFERENCE_SHARD_SIZE = 256;
+
+/** Deterministic shard id of the `i`-th shard of an ingest, so retried requests register no new shards. */
+export const referenceShardId = (digest: string, i: number) => `ref-${digest.slice(0, 24)}-${i}`;

@@ -21,6 +21,8 @@ export const keys = {
   batchShards: (ws: string, batchId: string) => k('batch', ws, batchId, 'shards'),
   /** zset: shard ids by registration time */
   batchShardOrder: (ws: string, batchId: string) => k('batch', ws, batchId, 'shard-order'),
+  /** hash: reference-ingest digest → JSON {ingestId, shardIds} (dedup of repeated ingests, spec §2.11) */
+  batchIngests: (ws: string, batchId: string) => k('batch', ws, batchId, 'ingests'),
   /** zset: `ws/batchId` by expiry time, for the garbage collector */
   batchExpiry: () => k('batch-expiry'),
 

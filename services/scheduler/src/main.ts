@@ -10,12 +10,15 @@ import { RegistryRepo } from '@visionbatch/shared/registry-repo';
 import { systemClock } from '@visionbatch/shared/time';
 import { Counter, Gauge } from 'prom-client';
 import { createObjectStore } from '@visionbatch/shared/object-store/index';
+import { startBatchGc } from './batch-gc.ts';
 import { controlPlane } from './control-plane.ts';
 import { startIngestWorker } from './ingest/ingest-worker.ts';
 import { JobDriver } from './job-driver.ts';
 import { JobQueues } from './job-queues.ts';
 import { LeaseStore } from './leases.ts';
 import { Notifier } from './notifier.ts';
+import { startReferenceIngestWorker } from './reference-ingest.ts';
+import { UrlAllowlist } from './ssrf-guard.ts';
 
 // The scheduler's composition root: config → dependencies → gRPC + ops HTTP + reconcile loop.
 const config = loadConfig();
@@ -74,6 +77,19 @@ const grpc = await startSchedulerServer(
 );
 notifier.start();
 const ingest = startIngestWorker({ connection: redis, store, batches, notifier, clock: systemClock, logger, maxImageBytes: config.limits.maxImageBytes, publishableKey, indexedFiles });
+const referenceIngest = startReferenceIngestWorker({
+  connection: redis,
+  store,
+  batches,
+  notifier,
+  clock: systemClock,
+  logger,
+  allow: new UrlAllowlist(config.scheduler.urlAllowlist),
+  concurrency: config.scheduler.referenceConcurrency,
+  maxImageBytes: config.limits.maxImageBytes,
+  publishableKey,
+});
+const batchGc = startBatchGc({ batches, store, clock: systemClock, logger }, config.limits.batchGcIntervalMs);
 const ops = await startOpsServer(config.api.host, config.scheduler.httpPort, metrics, async () => (await redis.ping()) === 'PONG');
 logger.info({ grpcPort: grpc.port, httpPort: ops.port }, 'scheduler started');
 
@@ -98,6 +114,8 @@ const shutdown = async (signal: string) => {
   grpc.server.forceShutdown();
   ops.server.close();
   await ingest.close();
+  await referenceIngest.close();
+  await batchGc.stop();
   await notifier.close();
   await queues.closeAll();
   redis.disconnect();

@@ -1,0 +1,169 @@
+/**
+ * Tar-shard ingest throughput with real processes (api + scheduler over a private redis-server and
+ * the fs store): `apiMBps` is how fast the api takes shard PUTs (8 in parallel, as the Roboflow CLI
+ * uploads), `indexFilesPerSec` how fast the scheduler indexes them once started.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import tar from 'tar-stream';
+import { freePort, tempDir, waitFor } from '../../test/support/basics.ts';
+import type { Suite } from './index.ts';
+
+const FILES = Number(process.env.VB_BENCH_INGEST_FILES ?? 10_000);
+const FILE_BYTES = Number(process.env.VB_BENCH_INGEST_FILE_BYTES ?? 100 * 1024);
+/** Files per shard: the Roboflow client's MAX_SHARD_SIZE. */
+const PER_SHARD = 256;
+const PARALLEL = 8;
+
+const round = (x: number, d = 2) => Number(x.toFixed(d));
+
+async function buildShard(file: string, first: number, count: number): Promise<void> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  pack.on('data', (c: unknown) => {
+    chunks.push(c as Buffer);
+  });
+  const done = new Promise<void>((r) => pack.on('end', () => r()));
+  for (let i = first; i < first + count; i++) {
+    const body = Buffer.allocUnsafe(FILE_BYTES);
+    body.fill(i & 255);
+    body.set([0xff, 0xd8, 0xff, 0xe0], 0);
+    pack.entry({ name: `img-${String(i).padStart(6, '0')}.jpg` }, body);
+  }
+  pack.finalize();
+  await done;
+  await writeFile(file, Buffer.concat(chunks));
+}
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** The api and scheduler as real processes (test/e2e/stack.ts registers vitest hooks, so not that). */
+class BenchStack {
+  readonly procs: ChildProcess[] = [];
+  readonly workspace = 'bench';
+  readonly apiKey = 'bench-key';
+  constructor(readonly env: Record<string, string>) {}
+  get apiUrl() {
+    return `http://127.0.0.1:${this.env.VB_API_PORT}`;
+  }
+  static async create(redisUrl: string, dataDir: string): Promise<BenchStack> {
+    return new BenchStack({
+      VB_REDIS_URL: redisUrl,
+      VB_DATA_DIR: dataDir,
+      VB_API_PORT: String(await freePort()),
+      VB_SCHEDULER_GRPC_PORT: String(await freePort()),
+      VB_SCHEDULER_HTTP_PORT: String(await freePort()),
+      VB_API_KEYS: 'bench-key:bench',
+      VB_LOG_LEVEL: 'warn',
+    });
+  }
+  async start(service: 'api' | 'scheduler'): Promise<void> {
+    const port = service === 'api' ? this.env.VB_API_PORT : this.env.VB_SCHEDULER_HTTP_PORT;
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'services', service, 'src', 'main.ts')], {
+      cwd: ROOT,
+      env: { ...process.env, ...this.env },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    this.procs.push(child);
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200, { timeoutMs: 60_000, intervalMs: 100, message: `${service} ready` });
+  }
+  async call(method: string, p: string): Promise<{ status: number; json: any }> {
+    const res = await fetch(`${this.apiUrl}${p}${p.includes('?') ? '&' : '?'}api_key=${this.apiKey}`, { method });
+    return { status: res.status, json: await res.json() };
+  }
+  async stop(): Promise<void> {
+    await Promise.all(this.procs.map((c) => (c.exitCode === null ? new Promise((r) => (c.once('exit', r), c.kill('SIGTERM'))) : null)));
+  }
+}
+
+async function startRedis(dir: string): Promise<{ url: string; proc: ChildProcess }> {
+  const port = await freePort();
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+  const url = `redis://127.0.0.1:${port}`;
+  await waitFor(
+    async () => {
+      const { Redis } = await import('ioredis');
+      const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+      try {
+        await r.connect();
+        return (await r.ping()) === 'PONG';
+      } catch {
+        return false;
+      } finally {
+        r.disconnect();
+      }
+    },
+    { timeoutMs: 10_000, intervalMs: 100, message: 'redis-server' },
+  );
+  return { url, proc };
+}
+
+export const ingestSuite: Suite = {
+  describe: `Tar-shard ingest through real api + scheduler processes: ${FILES} images of ~${Math.round(FILE_BYTES / 1024)} KB in shards of ${PER_SHARD}, ${PARALLEL} PUTs in parallel. apiMBps = tar MB/s accepted by the api (scheduler stopped, so uploads only); indexFilesPerSec = files/s indexed by the scheduler afterwards (fs store).`,
+  async run() {
+    const dir = await tempDir('vb-bench-ingest-');
+    const redis = await startRedis(dir);
+    const stack = await BenchStack.create(redis.url, path.join(dir, 'data'));
+    try {
+      const tars = path.join(dir, 'tars');
+      await mkdir(tars);
+      const shards: string[] = [];
+      for (let first = 0; first < FILES; first += PER_SHARD) {
+        const f = path.join(tars, `${first}.tar`);
+        await buildShard(f, first, Math.min(PER_SHARD, FILES - first));
+        shards.push(f);
+      }
+      let tarBytes = 0;
+      for (const s of shards) tarBytes += (await stat(s)).size;
+
+      await stack.start('api');
+      const DS = `/data-staging/v1/external/${stack.workspace}`;
+      const t0 = performance.now();
+      let next = 0;
+      await Promise.all(
+        Array.from({ length: PARALLEL }, async () => {
+          while (next < shards.length) {
+            const file = shards[next++];
+            const reg = await stack.call('POST', `${DS}/batches/bench-ingest/bulk-upload/image-files?displayName=bench`);
+            if (reg.status !== 200) throw new Error(`shard URL: ${reg.status} ${JSON.stringify(reg.json)}`);
+            const { uploadURL, extensionHeaders } = reg.json.signedURLDetails;
+            const res = await fetch(uploadURL, {
+              method: 'PUT',
+              headers: { ...extensionHeaders, 'content-length': String((await stat(file)).size) },
+              body: Readable.toWeb(createReadStream(file)) as unknown as RequestInit['body'],
+              duplex: 'half',
+            } as RequestInit);
+            if (res.status !== 200) throw new Error(`PUT: ${res.status} ${await res.text()}`);
+          }
+        }),
+      );
+      const uploadSeconds = (performance.now() - t0) / 1000;
+
+      const count = async () => (await stack.call('GET', `${DS}/batches/bench-ingest/count`)).json.count as number;
+      await stack.start('scheduler');
+      const t1 = performance.now();
+      const atStart = await count();
+      await waitFor(async () => (await count()) >= FILES, { timeoutMs: 30 * 60_000, intervalMs: 200, message: `${FILES} files indexed` });
+      const indexSeconds = (performance.now() - t1) / 1000;
+      return {
+        files: FILES,
+        fileBytes: FILE_BYTES,
+        shards: shards.length,
+        tarMB: round(tarBytes / 1e6, 1),
+        uploadSeconds: round(uploadSeconds),
+        apiMBps: round(tarBytes / 1e6 / uploadSeconds, 1),
+        indexSeconds: round(indexSeconds),
+        indexFilesPerSec: round((FILES - atStart) / indexSeconds, 0),
+        indexedBeforeTimerStarted: atStart,
+      };
+    } finally {
+      await stack.stop();
+      redis.proc.kill('SIGTERM');
+      await rm(dir, { recursive: true, force: true });
+    }
+  },
+};
