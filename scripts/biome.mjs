@@ -11,7 +11,10 @@ const require = createRequire(import.meta.url);
 const pkg = `@biomejs/cli-${process.platform}-${process.arch}`;
 let bin;
 try {
-  bin = path.join(path.dirname(require.resolve(`${pkg}/package.json`)), process.platform === 'win32' ? 'biome.exe' : 'biome');
+  bin = path.join(
+    path.dirname(require.resolve(`${pkg}/package.json`)),
+    process.platform === 'win32' ? 'biome.exe' : 'biome',
+  );
 } catch {
   console.error(`Biome binary ${pkg} is not installed: npm install --no-save ${pkg}@2.6.8`);
   process.exit(2);

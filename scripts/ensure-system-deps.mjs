@@ -8,7 +8,9 @@ import { execFileSync, spawnSync } from 'node:child_process';
 if (process.env.VB_SKIP_SYSTEM_DEPS === '1') process.exit(0);
 const wanted = { 'redis-server': 'redis-server', ffmpeg: 'ffmpeg' };
 const has = (bin) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
-const missing = Object.entries(wanted).filter(([bin]) => !has(bin)).map(([, pkg]) => pkg);
+const missing = Object.entries(wanted)
+  .filter(([bin]) => !has(bin))
+  .map(([, pkg]) => pkg);
 if (missing.length === 0) process.exit(0);
 
 const install = `apt-get update && apt-get install -y ${missing.join(' ')}`;
@@ -19,7 +21,11 @@ if (!has('apt-get') || (!isRoot && !sudoOk)) {
   process.exit(1);
 }
 console.error(`installing ${missing.join(', ')} with apt-get ...`);
-const run = (args) => execFileSync(isRoot ? args[0] : 'sudo', isRoot ? args.slice(1) : args, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+const run = (args) =>
+  execFileSync(isRoot ? args[0] : 'sudo', isRoot ? args.slice(1) : args, {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
 run(['apt-get', 'update', '-qq']);
 run(['apt-get', 'install', '-y', '-qq', ...missing]);
 console.error(`installed ${missing.join(', ')}`);

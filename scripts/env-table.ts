@@ -4,5 +4,7 @@
  */
 import { CONFIG_SPEC } from '@visionbatch/shared/config';
 
-const rows = CONFIG_SPEC.map((e) => `| \`${e.name}\` | \`${e.default || '(empty)'}\` | ${e.usedBy} | ${e.doc} |`);
+const rows = CONFIG_SPEC.map(
+  (e) => `| \`${e.name}\` | \`${e.default || '(empty)'}\` | ${e.usedBy} | ${e.doc} |`,
+);
 console.log(['| variable | default | read by | meaning |', '|---|---|---|---|', ...rows].join('\n'));

@@ -6,8 +6,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
-import { Readable } from 'node:stream';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import tar from 'tar-stream';
 import { freePort, tempDir, waitFor } from '../../test/support/basics.ts';
@@ -63,26 +63,48 @@ class BenchStack {
   }
   async start(service: 'api' | 'scheduler'): Promise<void> {
     const port = service === 'api' ? this.env.VB_API_PORT : this.env.VB_SCHEDULER_HTTP_PORT;
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'services', service, 'src', 'main.ts')], {
-      cwd: ROOT,
-      env: { ...process.env, ...this.env },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(ROOT, 'services', service, 'src', 'main.ts')],
+      {
+        cwd: ROOT,
+        env: { ...process.env, ...this.env },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
     this.procs.push(child);
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200, { timeoutMs: 60_000, intervalMs: 100, message: `${service} ready` });
+    await waitFor(
+      async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200,
+      { timeoutMs: 60_000, intervalMs: 100, message: `${service} ready` },
+    );
   }
   async call(method: string, p: string): Promise<{ status: number; json: any }> {
-    const res = await fetch(`${this.apiUrl}${p}${p.includes('?') ? '&' : '?'}api_key=${this.apiKey}`, { method });
+    const res = await fetch(`${this.apiUrl}${p}${p.includes('?') ? '&' : '?'}api_key=${this.apiKey}`, {
+      method,
+    });
     return { status: res.status, json: await res.json() };
   }
   async stop(): Promise<void> {
-    await Promise.all(this.procs.map((c) => (c.exitCode === null ? new Promise((r) => (c.once('exit', r), c.kill('SIGTERM'))) : null)));
+    await Promise.all(
+      this.procs.map((c) =>
+        c.exitCode === null
+          ? new Promise((r) => {
+              c.once('exit', r);
+              c.kill('SIGTERM');
+            })
+          : null,
+      ),
+    );
   }
 }
 
 async function startRedis(dir: string): Promise<{ url: string; proc: ChildProcess }> {
   const port = await freePort();
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+  const proc = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    { stdio: 'ignore' },
+  );
   const url = `redis://127.0.0.1:${port}`;
   await waitFor(
     async () => {
@@ -128,7 +150,10 @@ export const ingestSuite: Suite = {
         Array.from({ length: PARALLEL }, async () => {
           while (next < shards.length) {
             const file = shards[next++];
-            const reg = await stack.call('POST', `${DS}/batches/bench-ingest/bulk-upload/image-files?displayName=bench`);
+            const reg = await stack.call(
+              'POST',
+              `${DS}/batches/bench-ingest/bulk-upload/image-files?displayName=bench`,
+            );
             if (reg.status !== 200) throw new Error(`shard URL: ${reg.status} ${JSON.stringify(reg.json)}`);
             const { uploadURL, extensionHeaders } = reg.json.signedURLDetails;
             const res = await fetch(uploadURL, {
@@ -143,11 +168,16 @@ export const ingestSuite: Suite = {
       );
       const uploadSeconds = (performance.now() - t0) / 1000;
 
-      const count = async () => (await stack.call('GET', `${DS}/batches/bench-ingest/count`)).json.count as number;
+      const count = async () =>
+        (await stack.call('GET', `${DS}/batches/bench-ingest/count`)).json.count as number;
       await stack.start('scheduler');
       const t1 = performance.now();
       const atStart = await count();
-      await waitFor(async () => (await count()) >= FILES, { timeoutMs: 30 * 60_000, intervalMs: 200, message: `${FILES} files indexed` });
+      await waitFor(async () => (await count()) >= FILES, {
+        timeoutMs: 30 * 60_000,
+        intervalMs: 200,
+        message: `${FILES} files indexed`,
+      });
       const indexSeconds = (performance.now() - t1) / 1000;
       return {
         files: FILES,

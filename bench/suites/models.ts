@@ -5,7 +5,12 @@ import type { Suite } from './index.ts';
 
 /** Images per second of one model with one session at a thread count (median of `runs`). */
 async function throughput(bytes: Uint8Array, threads: number, runs = 3, seconds = 3): Promise<number> {
-  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionProviders: ['cpu'] });
+  const session = await ort.InferenceSession.create(bytes, {
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionProviders: ['cpu'],
+  });
   const input = new ort.Tensor('float32', new Float32Array(3 * 640 * 640).fill(0.5), [1, 3, 640, 640]);
   for (let i = 0; i < 3; i++) await session.run({ images: input });
   const rates: number[] = [];
@@ -25,7 +30,8 @@ async function throughput(bytes: Uint8Array, threads: number, runs = 3, seconds 
 
 /** Model-only throughput of the generated models (the ceiling the worker suite compares against). */
 export const modelsSuite: Suite = {
-  describe: 'Model-only ORT throughput (img/s, batch 1, 640×640), one session, 1 thread and all cores; median of 3 runs of 3 s.',
+  describe:
+    'Model-only ORT throughput (img/s, batch 1, 640×640), one session, 1 thread and all cores; median of 3 runs of 3 s.',
   async run() {
     const cores = os.availableParallelism();
     const det = buildShapesDet();

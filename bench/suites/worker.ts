@@ -38,7 +38,10 @@ async function parallelSessions(model: Uint8Array, threads: number, seconds: num
       while (performance.now() - t0 < workerData.ms) { await s.run({ images: x }); n++; }
       parentPort.postMessage(n / ((performance.now() - t0) / 1000));
     })();`;
-  const workers = Array.from({ length: threads }, () => new Worker(code, { eval: true, workerData: { model, ms: seconds * 1000 } }));
+  const workers = Array.from(
+    { length: threads },
+    () => new Worker(code, { eval: true, workerData: { model, ms: seconds * 1000 } }),
+  );
   await Promise.all(workers.map((w) => new Promise((r) => w.once('message', r))));
   const rates = workers.map((w) => new Promise<number>((r) => w.once('message', r)));
   for (const w of workers) w.postMessage('go');
@@ -48,7 +51,11 @@ async function parallelSessions(model: Uint8Array, threads: number, seconds: num
 }
 
 async function oneSession(model: Uint8Array, threads: number | undefined, seconds: number): Promise<number> {
-  const s = await ort.InferenceSession.create(model, { ...(threads ? { intraOpNumThreads: threads } : {}), interOpNumThreads: 1, graphOptimizationLevel: 'all' });
+  const s = await ort.InferenceSession.create(model, {
+    ...(threads ? { intraOpNumThreads: threads } : {}),
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+  });
   const x = new ort.Tensor('float32', new Float32Array(3 * 640 * 640).fill(0.5), [1, 3, 640, 640]);
   for (let i = 0; i < 2; i++) await s.run({ images: x });
   const t0 = performance.now();
@@ -117,11 +124,25 @@ export const workerSuite: Suite = {
         },
       };
 
-      for (const [label, width, height] of [['images', 1920, 1080], ['images640', 640, 480]] as const) {
+      for (const [label, width, height] of [
+        ['images', 1920, 1080],
+        ['images640', 640, 480],
+      ] as const) {
         console.error(`${label}: corpus ...`);
-        const corpus = await generateJpegCorpus({ dir: path.join(dir, label), count: IMAGES, seed: 7, width, height, quality: 90 });
+        const corpus = await generateJpegCorpus({
+          dir: path.join(dir, label),
+          count: IMAGES,
+          seed: 7,
+          width,
+          height,
+          quality: 90,
+        });
         const batchId = `in-${label}`;
-        for (const f of corpus.files) await store.put(objectKeys.batchFile(WS, batchId, '', f), fs.readFileSync(path.join(corpus.dir, f)));
+        for (const f of corpus.files)
+          await store.put(
+            objectKeys.batchFile(WS, batchId, '', f),
+            fs.readFileSync(path.join(corpus.dir, f)),
+          );
 
         // decode-only: sharp decode + letterbox + CHW, one image at a time (one core)
         console.error(`${label}: decode-only ...`);
@@ -146,7 +167,14 @@ export const workerSuite: Suite = {
           workflow: {
             version: '1.0',
             inputs: [{ type: 'WorkflowImage', name: 'image' }],
-            steps: [{ type: 'roboflow_core/roboflow_object_detection_model@v2', name: 'det', images: '$inputs.image', model_id: 'bench/yolov8n' }],
+            steps: [
+              {
+                type: 'roboflow_core/roboflow_object_detection_model@v2',
+                name: 'det',
+                images: '$inputs.image',
+                model_id: 'bench/yolov8n',
+              },
+            ],
             outputs: [{ type: 'JsonField', name: 'predictions', selector: '$steps.det.predictions' }],
           },
           models: { 'bench/yolov8n': record },
@@ -159,14 +187,29 @@ export const workerSuite: Suite = {
           maxImageFailureRate: null,
           machineType: 'cpu',
         };
-        const { pool } = await SlotPool.start(cores, { context, store: { driver: 'fs', dir: path.join(dir, 'store') }, intraOpNumThreads: 1, cacheDir: path.join(dir, 'cache') }, createLogger('bench', 'warn'));
+        const { pool } = await SlotPool.start(
+          cores,
+          {
+            context,
+            store: { driver: 'fs', dir: path.join(dir, 'store') },
+            intraOpNumThreads: 1,
+            cacheDir: path.join(dir, 'cache'),
+          },
+          createLogger('bench', 'warn'),
+        );
         const e2eRuns: number[] = [];
         const per = Math.ceil(corpus.files.length / (cores * 2));
         for (let r = 0; r < RUNS; r++) {
           const tasks: ImageTask[] = [];
           for (let i = 0; i < corpus.files.length; i += per) {
             const taskId = `r${r}t${i}`;
-            tasks.push({ kind: 'images', stage: 'processing', taskId, input: { batchId, part: '', files: corpus.files.slice(i, i + per) }, output: { batchId: `out-${label}`, part: 'results', fileName: `${taskId}.jsonl` } });
+            tasks.push({
+              kind: 'images',
+              stage: 'processing',
+              taskId,
+              input: { batchId, part: '', files: corpus.files.slice(i, i + per) },
+              output: { batchId: `out-${label}`, part: 'results', fileName: `${taskId}.jsonl` },
+            });
           }
           const t0 = performance.now();
           let next = 0;
@@ -192,11 +235,29 @@ export const workerSuite: Suite = {
           const t0 = performance.now();
           for (const f of corpus.files) {
             const img = await decodeImage(await store.getBuffer(objectKeys.batchFile(WS, batchId, '', f)));
-            const prep = await preprocess(img, { width: 640, height: 640, mode: 'letterbox', paddingValue: 114 });
-            const out = await session.run({ images: new ort.Tensor('float32', prep.tensor, [1, 3, 640, 640]) });
+            const prep = await preprocess(img, {
+              width: 640,
+              height: 640,
+              mode: 'letterbox',
+              paddingValue: 114,
+            });
+            const out = await session.run({
+              images: new ort.Tensor('float32', prep.tensor, [1, 3, 640, 640]),
+            });
             const t = out[session.outputNames[0]];
-            const boxes = mapBoxesToSource(decodeYoloV8({ data: t.data as Float32Array, dims: t.dims as number[] }, 0, { confidence: 0.4, iouThreshold: 0.3, maxDetections: 300, classAgnosticNms: false }), prep.geometry);
-            await store.put(objectKeys.batchFile(WS, `naive-${label}`, 'results', `${f}.json`), JSON.stringify(boxes));
+            const boxes = mapBoxesToSource(
+              decodeYoloV8({ data: t.data as Float32Array, dims: t.dims as number[] }, 0, {
+                confidence: 0.4,
+                iouThreshold: 0.3,
+                maxDetections: 300,
+                classAgnosticNms: false,
+              }),
+              prep.geometry,
+            );
+            await store.put(
+              objectKeys.batchFile(WS, `naive-${label}`, 'results', `${f}.json`),
+              JSON.stringify(boxes),
+            );
           }
           naiveRuns.push(corpus.files.length / ((performance.now() - t0) / 1000));
         }
@@ -217,8 +278,14 @@ export const workerSuite: Suite = {
         };
         console.error(JSON.stringify(result[label]));
       }
-      result.video30 = { ratioToBound: null, note: 'video decoding (FrameSource over ffmpeg) is not implemented yet' };
-      result.video5 = { ratioToBound: null, note: 'video decoding (FrameSource over ffmpeg) is not implemented yet' };
+      result.video30 = {
+        ratioToBound: null,
+        note: 'video decoding (FrameSource over ffmpeg) is not implemented yet',
+      };
+      result.video5 = {
+        ratioToBound: null,
+        note: 'video decoding (FrameSource over ffmpeg) is not implemented yet',
+      };
       return result;
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -3,7 +3,11 @@ import { type Config, loadConfig } from '@visionbatch/shared/config';
 import { JobsRepo } from '@visionbatch/shared/jobs-repo';
 import { createLogger } from '@visionbatch/shared/logger';
 import { createMetricsRegistry } from '@visionbatch/shared/metrics';
-import { createObjectStore, type ObjectStore, type ObjectStoreConfig } from '@visionbatch/shared/object-store/index';
+import {
+  createObjectStore,
+  type ObjectStore,
+  type ObjectStoreConfig,
+} from '@visionbatch/shared/object-store/index';
 import { createRedis } from '@visionbatch/shared/redis';
 import { RegistryRepo } from '@visionbatch/shared/registry-repo';
 import type { Clock } from '@visionbatch/shared/time';
@@ -36,8 +40,18 @@ export interface AppHarness {
  * The api built in-process over real Redis and a real object store (no scheduler: job control
  * calls are recorded). For route-level tests; the end-to-end tests run the real processes.
  */
-export async function startApiHarness(opts: { redisUrl: string; store: ObjectStoreConfig; env?: Record<string, string> }): Promise<AppHarness> {
-  const config = loadConfig({ VB_API_KEYS: 'key-a:ws-a,key-b:ws-b', VB_PUBLIC_URL: 'http://vb.test', VB_URL_SIGNING_SECRET: 'test-secret', VB_LOG_LEVEL: 'silent', ...opts.env });
+export async function startApiHarness(opts: {
+  redisUrl: string;
+  store: ObjectStoreConfig;
+  env?: Record<string, string>;
+}): Promise<AppHarness> {
+  const config = loadConfig({
+    VB_API_KEYS: 'key-a:ws-a,key-b:ws-b',
+    VB_PUBLIC_URL: 'http://vb.test',
+    VB_URL_SIGNING_SECRET: 'test-secret',
+    VB_LOG_LEVEL: 'silent',
+    ...opts.env,
+  });
   const redis = createRedis(opts.redisUrl);
   const store = await createObjectStore(opts.store);
   const clock = new TestClock();
@@ -80,9 +94,17 @@ export async function startApiHarness(opts: { redisUrl: string; store: ObjectSto
 }
 
 /** A multipart body with one file part named after the file, as Roboflow's client sends it. */
-export function imageForm(fileName: string, bytes: Buffer): { payload: Buffer; headers: Record<string, string> } {
+export function imageForm(
+  fileName: string,
+  bytes: Buffer,
+): { payload: Buffer; headers: Record<string, string> } {
   const boundary = `----vb${Math.random().toString(16).slice(2)}`;
-  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${fileName}"; filename="${fileName}"\r\n\r\n`);
+  const head = Buffer.from(
+    `--${boundary}\r\nContent-Disposition: form-data; name="${fileName}"; filename="${fileName}"\r\n\r\n`,
+  );
   const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-  return { payload: Buffer.concat([head, bytes, tail]), headers: { 'content-type': `multipart/form-data; boundary=${boundary}` } };
+  return {
+    payload: Buffer.concat([head, bytes, tail]),
+    headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+  };
 }

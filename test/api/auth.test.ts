@@ -41,23 +41,31 @@ describe('api keys and workspace isolation on every route', () => {
   });
 
   it("answers 403 for another workspace's path on every route that names one", async () => {
-    const routes = h.app.vbRoutes.filter((r) => !r.public && r.url.includes(':workspace') && r.method !== 'HEAD');
+    const routes = h.app.vbRoutes.filter(
+      (r) => !r.public && r.url.includes(':workspace') && r.method !== 'HEAD',
+    );
     expect(routes.length).toBeGreaterThan(20);
     for (const r of routes) {
-      const res = await h.app.inject({ method: r.method as 'GET', url: `${concrete(r.url, 'ws-b')}?api_key=key-a` });
+      const res = await h.app.inject({
+        method: r.method as 'GET',
+        url: `${concrete(r.url, 'ws-b')}?api_key=key-a`,
+      });
       expect(res.statusCode, `${r.method} ${r.url}`).toBe(403);
       expect(res.json().code).toBe('VB_ERR_FORBIDDEN_WORKSPACE');
     }
   });
 
-  it('accepts a Bearer key too, and discovery names the key\'s workspace', async () => {
+  it("accepts a Bearer key too, and discovery names the key's workspace", async () => {
     const res = await h.app.inject({ method: 'GET', url: '/', headers: { authorization: 'Bearer key-b' } });
     expect(res.statusCode).toBe(200);
     expect(res.json().workspace).toBe('ws-b');
   });
 
   it('collapses repeated slashes from a base URL ending in "/"', async () => {
-    const res = await h.app.inject({ method: 'GET', url: '//data-staging/v1/external/ws-a/batches?api_key=key-a' });
+    const res = await h.app.inject({
+      method: 'GET',
+      url: '//data-staging/v1/external/ws-a/batches?api_key=key-a',
+    });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ batches: [], nextPageToken: null });
   });

@@ -1,5 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { flushRedisTestDb, redisTestUrl, s3StoreConfig, useS3Bucket, useTempDir } from '../support/helpers.ts';
+import {
+  flushRedisTestDb,
+  redisTestUrl,
+  s3StoreConfig,
+  useS3Bucket,
+  useTempDir,
+} from '../support/helpers.ts';
 import { type AppHarness, imageForm, startApiHarness } from './app-harness.ts';
 
 const JPEG = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(2048, 7)]);
@@ -13,13 +19,20 @@ for (const driver of ['fs', 's3'] as const) {
     beforeAll(async () => {
       dir = await useTempDir();
       await flushRedisTestDb();
-      h = await startApiHarness({ redisUrl: redisTestUrl(), store: driver === 'fs' ? { driver: 'fs', dir } : s3StoreConfig(bucket) });
+      h = await startApiHarness({
+        redisUrl: redisTestUrl(),
+        store: driver === 'fs' ? { driver: 'fs', dir } : s3StoreConfig(bucket),
+      });
     });
     afterAll(() => h?.close());
 
     async function downloadUrl(): Promise<URL> {
       const form = imageForm('a.jpg', JPEG);
-      const up = await h.app.inject({ method: 'POST', url: `${DS}/batches/b1/upload/image?api_key=key-a&fileName=a.jpg&displayName=B`, ...form });
+      const up = await h.app.inject({
+        method: 'POST',
+        url: `${DS}/batches/b1/upload/image?api_key=key-a&fileName=a.jpg&displayName=B`,
+        ...form,
+      });
       expect(up.statusCode).toBe(200);
       const list = await h.app.inject({ method: 'GET', url: `${DS}/batches/b1/list?api_key=key-a` });
       return new URL(list.json().filesMetadata[0].downloadURL);
@@ -68,7 +81,10 @@ for (const driver of ['fs', 's3'] as const) {
       const u = await downloadUrl();
       const put = await h.app.inject({ method: 'PUT', url: pathOf(u), payload: Buffer.from('overwrite') });
       expect(put.statusCode).toBe(403);
-      const details = await h.app.inject({ method: 'POST', url: `${DS}/batches/v1/upload/video?api_key=key-a&fileName=clip.mp4` });
+      const details = await h.app.inject({
+        method: 'POST',
+        url: `${DS}/batches/v1/upload/video?api_key=key-a&fileName=clip.mp4`,
+      });
       const up = new URL(details.json().signedURLDetails.uploadURL);
       const get = await h.app.inject({ method: 'GET', url: pathOf(up) });
       expect(get.statusCode).toBe(403);
@@ -78,13 +94,21 @@ for (const driver of ['fs', 's3'] as const) {
     });
 
     it('a valid upload URL takes raw bytes of any content type and lists the file', async () => {
-      const details = await h.app.inject({ method: 'POST', url: `${DS}/batches/vids/upload/video?api_key=key-a&fileName=clip.mp4&displayName=V` });
+      const details = await h.app.inject({
+        method: 'POST',
+        url: `${DS}/batches/vids/upload/video?api_key=key-a&fileName=clip.mp4&displayName=V`,
+      });
       expect(details.statusCode).toBe(200);
       const body = details.json();
       expect(body.signedURLDetails.extensionHeaders).toEqual({});
       const up = new URL(body.signedURLDetails.uploadURL);
       const video = Buffer.alloc(300_000, 3);
-      const put = await h.app.inject({ method: 'PUT', url: pathOf(up), payload: video, headers: { 'content-type': 'video/mp4' } });
+      const put = await h.app.inject({
+        method: 'PUT',
+        url: pathOf(up),
+        payload: video,
+        headers: { 'content-type': 'video/mp4' },
+      });
       expect(put.statusCode).toBe(200);
       const list = await h.app.inject({ method: 'GET', url: `${DS}/batches/vids/list?api_key=key-a` });
       const file = list.json().filesMetadata[0];

@@ -10,7 +10,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useTempDir, waitFor } from '../support/helpers.ts';
-import { bp, createJob, expectEachOnce, exportResults, processingTasks, registerSlowModel, slowJobBody, stageImages, startStack, waitTerminal } from './e2e-support.ts';
+import {
+  bp,
+  createJob,
+  expectEachOnce,
+  exportResults,
+  processingTasks,
+  registerSlowModel,
+  slowJobBody,
+  stageImages,
+  startStack,
+  waitTerminal,
+} from './e2e-support.ts';
 import { RedisChild } from './redis-child.ts';
 import type { Stack } from './stack.ts';
 
@@ -28,14 +39,20 @@ describe('crash safety', () => {
     const redisDir = path.join(dir, 'redis');
     fs.mkdirSync(redisDir, { recursive: true });
     redis = await RedisChild.start(redisDir);
-    stack = await startStack(redis.url, path.join(dir, 'data'), { VB_IMAGES_PER_TASK: String(PER_TASK), VB_WORKER_SLOTS: '1' }, 2);
+    stack = await startStack(
+      redis.url,
+      path.join(dir, 'data'),
+      { VB_IMAGES_PER_TASK: String(PER_TASK), VB_WORKER_SLOTS: '1' },
+      2,
+    );
     await registerSlowModel(stack, dir);
     files = (await stageImages(stack, dir, 'crash-in', IMAGES, 5)).files;
   }, 180_000);
 
   afterAll(async () => {
     await stack?.stop();
-    if (process.env.VB_E2E_KEEP_LOGS && stack) fs.cpSync(path.join(stack.env.VB_DATA_DIR, 'logs'), process.env.VB_E2E_KEEP_LOGS, { recursive: true });
+    if (process.env.VB_E2E_KEEP_LOGS && stack)
+      fs.cpSync(path.join(stack.env.VB_DATA_DIR, 'logs'), process.env.VB_E2E_KEEP_LOGS, { recursive: true });
     await redis?.stop();
   });
 
@@ -77,7 +94,11 @@ describe('crash safety', () => {
 
   it('(b) the scheduler killed mid-job: a restarted scheduler finishes it', async () => {
     await createJob(stack, 'crash-b', slowJobBody(stack, 'crash-in'));
-    await waitForTasks('crash-b', (t) => t.some((x) => x.statusType === 'success') && t.some((x) => x.statusType === 'info'), 'one task done, one running');
+    await waitForTasks(
+      'crash-b',
+      (t) => t.some((x) => x.statusType === 'success') && t.some((x) => x.statusType === 'info'),
+      'one task done, one running',
+    );
     await stack.kill('scheduler', 'SIGKILL');
     await stack.start('scheduler');
     const job = await waitTerminal(stack, 'crash-b', 90_000);
@@ -87,7 +108,11 @@ describe('crash safety', () => {
 
   it('(c) Redis killed and restarted mid-job: the job finishes with nothing lost', async () => {
     await createJob(stack, 'crash-c', slowJobBody(stack, 'crash-in'));
-    await waitForTasks('crash-c', (t) => t.some((x) => x.statusType === 'success') && t.some((x) => x.statusType === 'info'), 'one task done, one running');
+    await waitForTasks(
+      'crash-c',
+      (t) => t.some((x) => x.statusType === 'success') && t.some((x) => x.statusType === 'info'),
+      'one task done, one running',
+    );
     await redis.stop('SIGKILL');
     await redis.start();
     const job = await waitTerminal(stack, 'crash-c', 90_000);
@@ -98,7 +123,11 @@ describe('crash safety', () => {
   it('(d) abort mid-processing ends the job within 10 s and starts no task; (e) restart re-runs only unfinished tasks', async () => {
     // One task at a time, so that some tasks are still unstarted when the abort comes.
     await createJob(stack, 'crash-d', slowJobBody(stack, 'crash-in', { maxParallelTasks: 1 }));
-    await waitForTasks('crash-d', (t) => t.some((x) => x.statusType === 'success') && t.some((x) => x.statusType === 'info'), 'one task done, one running');
+    await waitForTasks(
+      'crash-d',
+      (t) => t.some((x) => x.statusType === 'success') && t.some((x) => x.statusType === 'info'),
+      'one task done, one running',
+    );
     const abort = await stack.call('POST', `${bp(stack)}/jobs/crash-d/abort`);
     expect(abort.status).toBe(200);
     const abortedAt = Date.now();
@@ -108,17 +137,26 @@ describe('crash safety', () => {
     expect(job.error).toBe(true);
     expect(job.isTerminal).toBe(true);
     // Let every machine that served the job let go of it, then look at what ran.
-    const logOf = (w: string) => fs.readFileSync(path.join(stack.env.VB_DATA_DIR, 'logs', `${w}.log`), 'utf8').split('\n').filter((l) => l.includes('"crash-d"'));
+    const logOf = (w: string) =>
+      fs
+        .readFileSync(path.join(stack.env.VB_DATA_DIR, 'logs', `${w}.log`), 'utf8')
+        .split('\n')
+        .filter((l) => l.includes('"crash-d"'));
     await waitFor(
       () =>
         ['worker-1', 'worker-2'].every((w) => {
           const lines = logOf(w);
-          return lines.filter((l) => l.includes('"lease released"')).length >= lines.filter((l) => l.includes('"lease started"')).length;
+          return (
+            lines.filter((l) => l.includes('"lease released"')).length >=
+            lines.filter((l) => l.includes('"lease started"')).length
+          );
         }),
       { timeoutMs: 15_000, intervalMs: 100, message: 'workers released crash-d' },
     );
     const afterAbort = await processingTasks(stack, 'crash-d');
-    const stage = (await stack.call('GET', `${bp(stack)}/jobs/crash-d/stages`)).json.stages.find((s: any) => s.processingStageId === 'processing');
+    const stage = (await stack.call('GET', `${bp(stack)}/jobs/crash-d/stages`)).json.stages.find(
+      (s: any) => s.processingStageId === 'processing',
+    );
     const tasksNumber = stage.tasksNumber as number;
     expect(tasksNumber).toBe(IMAGES / PER_TASK);
     // No task started after the abort: the tasks known now were all known when the abort returned.

@@ -2,7 +2,7 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ApiClient, createBatchOfImages, exportBatch, putWorkflow, uploadModel } from '@visionbatch/cli';
-import { type ImageDatasetResult, generateImageDataset, writeModels } from '@visionbatch/models';
+import { generateImageDataset, type ImageDatasetResult, writeModels } from '@visionbatch/models';
 import { waitFor } from '../support/helpers.ts';
 import { Stack } from './stack.ts';
 
@@ -12,7 +12,14 @@ export const MODEL_ID = 'shapes-det/1';
 export const WORKFLOW = {
   version: '1.0',
   inputs: [{ type: 'WorkflowImage', name: 'image' }],
-  steps: [{ type: 'roboflow_core/roboflow_object_detection_model@v2', name: 'det', images: '$inputs.image', model_id: MODEL_ID }],
+  steps: [
+    {
+      type: 'roboflow_core/roboflow_object_detection_model@v2',
+      name: 'det',
+      images: '$inputs.image',
+      model_id: MODEL_ID,
+    },
+  ],
   outputs: [{ type: 'JsonField', name: 'predictions', selector: '$steps.det.predictions' }],
 };
 
@@ -38,7 +45,13 @@ export async function registerModelAndWorkflow(stack: Stack, dir: string): Promi
 }
 
 /** Generates `count` images and stages them (≤ 32: single uploads, more: tar shards); waits until counted. */
-export async function stageImages(stack: Stack, dir: string, batchId: string, count: number, seed = 3): Promise<ImageDatasetResult> {
+export async function stageImages(
+  stack: Stack,
+  dir: string,
+  batchId: string,
+  count: number,
+  seed = 3,
+): Promise<ImageDatasetResult> {
   const imagesDir = path.join(dir, `images-${batchId}`);
   const dataset = await generateImageDataset({ dir: imagesDir, count, seed });
   // ground-truth.json must not be uploaded as an image: move it aside.
@@ -56,7 +69,11 @@ export async function stageImages(stack: Stack, dir: string, batchId: string, co
   return dataset;
 }
 
-export function imageJobBody(stack: Stack, batchId: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function imageJobBody(
+  stack: Stack,
+  batchId: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     type: 'simple-image-processing-v1',
     jobInput: { type: 'staging-batch-input-v1', batchId },
@@ -103,12 +120,19 @@ export async function stages(stack: Stack, jobId: string): Promise<any[]> {
   return r.json.stages;
 }
 
-export async function tasks(stack: Stack, jobId: string, stageId: string): Promise<{ tasks: any[]; raw: any }> {
+export async function tasks(
+  stack: Stack,
+  jobId: string,
+  stageId: string,
+): Promise<{ tasks: any[]; raw: any }> {
   const all: any[] = [];
   let token: string | null = null;
   let raw: any;
   do {
-    const r = await stack.call('GET', `${bp(stack)}/jobs/${jobId}/stages/${stageId}/tasks${token ? `?nextPageToken=${token}` : ''}`);
+    const r = await stack.call(
+      'GET',
+      `${bp(stack)}/jobs/${jobId}/stages/${stageId}/tasks${token ? `?nextPageToken=${token}` : ''}`,
+    );
     if (r.status !== 200) throw new Error(`tasks ${jobId}/${stageId}: ${r.status}`);
     raw = r.json;
     all.push(...r.json.tasks);
@@ -122,7 +146,10 @@ export async function logs(stack: Stack, jobId: string): Promise<{ logs: any[]; 
   let token: string | null = null;
   let raw: any;
   do {
-    const r = await stack.call('GET', `${bp(stack)}/jobs/${jobId}/logs${token ? `?nextPageToken=${token}` : ''}`);
+    const r = await stack.call(
+      'GET',
+      `${bp(stack)}/jobs/${jobId}/logs${token ? `?nextPageToken=${token}` : ''}`,
+    );
     if (r.status !== 200) throw new Error(`logs ${jobId}: ${r.status}`);
     raw = r.json;
     all.push(...r.json.logs);
@@ -142,7 +169,12 @@ export async function exportResults(stack: Stack, jobId: string, targetDir: stri
   const st = await stages(stack, jobId);
   const exp = st.find((s) => s.processingStageName === 'export');
   if (!exp) throw new Error(`job ${jobId} has no export stage`);
-  await exportBatch(client(stack), { batchId: exp.outputBatches[0], targetDir, progress: { silent: true }, log: () => {} });
+  await exportBatch(client(stack), {
+    batchId: exp.outputBatches[0],
+    targetDir,
+    progress: { silent: true },
+    log: () => {},
+  });
   const rows: ResultRow[] = [];
   for (const e of await readdir(targetDir, { withFileTypes: true, recursive: true })) {
     if (!e.isFile() || !e.name.endsWith('.jsonl') || e.name.startsWith('.')) continue;
@@ -168,13 +200,18 @@ const corners = (b: Box) => [b.x - b.width / 2, b.y - b.height / 2, b.x + b.widt
 function iou(a: Box, b: Box): number {
   const [ax1, ay1, ax2, ay2] = corners(a);
   const [bx1, by1, bx2, by2] = corners(b);
-  const inter = Math.max(0, Math.min(ax2, bx2) - Math.max(ax1, bx1)) * Math.max(0, Math.min(ay2, by2) - Math.max(ay1, by1));
+  const inter =
+    Math.max(0, Math.min(ax2, bx2) - Math.max(ax1, bx1)) *
+    Math.max(0, Math.min(ay2, by2) - Math.max(ay1, by1));
   const union = a.width * a.height + b.width * b.height - inter;
   return union > 0 ? inter / union : 0;
 }
 
 /** Greedy per-class matching at IoU ≥ 0.5: precision, recall and the worst corner error in px. */
-export function score(truth: Record<string, Box[]>, rows: ResultRow[]): { precision: number; recall: number; maxErr: number; missing: string[] } {
+export function score(
+  truth: Record<string, Box[]>,
+  rows: ResultRow[],
+): { precision: number; recall: number; maxErr: number; missing: string[] } {
   const byImage = new Map(rows.map((r) => [r.image, r.predictions as Box[]]));
   let tp = 0;
   let fp = 0;
@@ -185,7 +222,9 @@ export function score(truth: Record<string, Box[]>, rows: ResultRow[]): { precis
     const preds = byImage.get(file);
     if (!preds) missing.push(file);
     const pairs: { g: number; p: number; v: number }[] = [];
-    for (const [gi, g] of gts.entries()) for (const [pi, p] of (preds ?? []).entries()) if (g.class === p.class && iou(g, p) >= 0.5) pairs.push({ g: gi, p: pi, v: iou(g, p) });
+    for (const [gi, g] of gts.entries())
+      for (const [pi, p] of (preds ?? []).entries())
+        if (g.class === p.class && iou(g, p) >= 0.5) pairs.push({ g: gi, p: pi, v: iou(g, p) });
     pairs.sort((a, b) => b.v - a.v);
     const ug = new Set<number>();
     const up = new Set<number>();
@@ -205,7 +244,12 @@ export function score(truth: Record<string, Box[]>, rows: ResultRow[]): { precis
 }
 
 /** Starts api + scheduler + `workers` worker processes. */
-export async function startStack(redisUrl: string, dataDir: string, extraEnv: Record<string, string> = {}, workers = 1): Promise<Stack> {
+export async function startStack(
+  redisUrl: string,
+  dataDir: string,
+  extraEnv: Record<string, string> = {},
+  workers = 1,
+): Promise<Stack> {
   const stack = await Stack.create({ redisUrl, dataDir, extraEnv: { ...FAST_ENV, ...extraEnv } });
   await stack.start('api');
   await stack.start('scheduler');
@@ -227,13 +271,23 @@ export async function registerSlowModel(stack: Stack, dir: string): Promise<void
   });
 }
 
-export function slowJobBody(stack: Stack, batchId: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function slowJobBody(
+  stack: Stack,
+  batchId: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   const b = imageJobBody(stack, batchId, extra);
-  return { ...b, processingSpecification: { ...(b.processingSpecification as object), workflowId: SLOW_WORKFLOW_ID } };
+  return {
+    ...b,
+    processingSpecification: { ...(b.processingSpecification as object), workflowId: SLOW_WORKFLOW_ID },
+  };
 }
 
 /** Every staged image appears exactly once among the exported result rows. */
-export function expectEachOnce(rows: ResultRow[], files: string[]): { dupes: string[]; missing: string[]; extra: string[] } {
+export function expectEachOnce(
+  rows: ResultRow[],
+  files: string[],
+): { dupes: string[]; missing: string[]; extra: string[] } {
   const seen = new Map<string, number>();
   for (const r of rows) seen.set(r.image, (seen.get(r.image) ?? 0) + 1);
   return {

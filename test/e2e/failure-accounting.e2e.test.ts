@@ -9,7 +9,17 @@ import { createBatchOfImages } from '@visionbatch/cli';
 import { generateImageDataset } from '@visionbatch/models';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flushRedisTestDb, redisTestUrl, useTempDir, waitFor } from '../support/helpers.ts';
-import { client, createJob, ds, imageJobBody, logs, registerModelAndWorkflow, stages, startStack, waitTerminal } from './e2e-support.ts';
+import {
+  client,
+  createJob,
+  ds,
+  imageJobBody,
+  logs,
+  registerModelAndWorkflow,
+  stages,
+  startStack,
+  waitTerminal,
+} from './e2e-support.ts';
 import type { Stack } from './stack.ts';
 
 const IMAGES = 40;
@@ -25,7 +35,9 @@ describe('failure accounting', () => {
   beforeAll(async () => {
     await flushRedisTestDb();
     dir = await useTempDir('vb-e2e-failures-');
-    stack = await startStack(redisTestUrl(), path.join(dir, 'data'), { VB_IMAGES_PER_TASK: String(PER_TASK) });
+    stack = await startStack(redisTestUrl(), path.join(dir, 'data'), {
+      VB_IMAGES_PER_TASK: String(PER_TASK),
+    });
     await registerModelAndWorkflow(stack, dir);
     const imagesDir = path.join(dir, 'images');
     const ds0 = await generateImageDataset({ dir: imagesDir, count: IMAGES, seed: 21, pngEvery: 0 });
@@ -36,7 +48,12 @@ describe('failure accounting', () => {
       const bytes = fs.readFileSync(p);
       fs.writeFileSync(p, bytes.subarray(0, Math.floor(bytes.length / 3)));
     }
-    await createBatchOfImages(client(stack), { batchId: 'fa-in', imagesDir, progress: { silent: true }, log: () => {} });
+    await createBatchOfImages(client(stack), {
+      batchId: 'fa-in',
+      imagesDir,
+      progress: { silent: true },
+      log: () => {},
+    });
     await waitFor(
       // The corrupt files must reach the job (they are valid JPEGs up to their headers).
       async () => (await stack.call('GET', `${ds(stack)}/batches/fa-in/count`)).json?.count >= IMAGES,
@@ -62,7 +79,10 @@ describe('failure accounting', () => {
       expect(l.taskId).toMatch(/^t\d+/);
     }
     const processing = (await stages(stack, 'fa-ok')).find((s) => s.processingStageName === 'processing');
-    expect(processing.notification).toMatchObject({ filesProcessed: IMAGES - corrupt.length, filesFailed: corrupt.length });
+    expect(processing.notification).toMatchObject({
+      filesProcessed: IMAGES - corrupt.length,
+      filesFailed: corrupt.length,
+    });
   }, 120_000);
 
   it('fails under maxImageFailureRate 0.01', async () => {
@@ -70,7 +90,9 @@ describe('failure accounting', () => {
     const job = await waitTerminal(stack, 'fa-strict');
     expect(job.error).toBe(true);
     const { logs: ls } = await logs(stack, 'fa-strict');
-    expect(ls.some((l) => l.logType === 'task-failed' && l.payload.reason === 'failure-threshold-exceeded')).toBe(true);
+    expect(
+      ls.some((l) => l.logType === 'task-failed' && l.payload.reason === 'failure-threshold-exceeded'),
+    ).toBe(true);
     const processing = (await stages(stack, 'fa-strict')).find((s) => s.processingStageName === 'processing');
     expect(processing.statusType).toBe('error');
   }, 120_000);

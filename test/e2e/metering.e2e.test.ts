@@ -8,7 +8,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flushRedisTestDb, redisTestUrl, useTempDir, waitFor } from '../support/helpers.ts';
-import { createJob, getJob, registerSlowModel, slowJobBody, stageImages, startStack, waitTerminal } from './e2e-support.ts';
+import {
+  createJob,
+  getJob,
+  registerSlowModel,
+  slowJobBody,
+  stageImages,
+  startStack,
+  waitTerminal,
+} from './e2e-support.ts';
 import type { Stack } from './stack.ts';
 
 const jsonLines = (stack: Stack, name: string): any[] =>
@@ -25,7 +33,12 @@ describe('metering', () => {
   beforeAll(async () => {
     await flushRedisTestDb();
     dir = await useTempDir('vb-e2e-metering-');
-    stack = await startStack(redisTestUrl(), path.join(dir, 'data'), { VB_IMAGES_PER_TASK: '6', VB_WORKER_SLOTS: '1' }, 2);
+    stack = await startStack(
+      redisTestUrl(),
+      path.join(dir, 'data'),
+      { VB_IMAGES_PER_TASK: '6', VB_WORKER_SLOTS: '1' },
+      2,
+    );
     await registerSlowModel(stack, dir);
     await stageImages(stack, dir, 'meter-in', 36, 9);
   }, 180_000);
@@ -45,16 +58,28 @@ describe('metering', () => {
       () => {
         const lines = jsonLines(stack, 'scheduler').filter((l) => l.jobId === 'meter-a');
         granted = lines.filter((l) => l.msg === 'lease granted');
-        closed = lines.filter((l) => (l.msg === 'lease released' || l.msg === 'lease expired') && typeof l.billedMs === 'number');
+        closed = lines.filter(
+          (l) => (l.msg === 'lease released' || l.msg === 'lease expired') && typeof l.billedMs === 'number',
+        );
         return granted.length > 0 && granted.every((g) => closed.some((c) => c.leaseId === g.leaseId));
       },
       { timeoutMs: 30_000, intervalMs: 100, message: 'every lease of meter-a closed' },
     );
     expect(new Set(granted.map((g) => g.machineId))).toEqual(new Set(['worker-1', 'worker-2']));
     const billedMs = closed.reduce((a, c) => a + c.billedMs, 0);
-    const held = ['worker-1', 'worker-2'].flatMap((w) => jsonLines(stack, w)).filter((l) => l.jobId === 'meter-a' && l.msg === 'lease released');
+    const held = ['worker-1', 'worker-2']
+      .flatMap((w) => jsonLines(stack, w))
+      .filter((l) => l.jobId === 'meter-a' && l.msg === 'lease released');
     const heldMs = held.reduce((a, l) => a + l.heldMs, 0);
-    const table = JSON.stringify(closed.map((c) => ({ lease: c.leaseId.slice(0, 8), m: c.machineId, msg: c.msg, billed: c.billedMs, held: held.find((h) => h.leaseId === c.leaseId)?.heldMs })));
+    const table = JSON.stringify(
+      closed.map((c) => ({
+        lease: c.leaseId.slice(0, 8),
+        m: c.machineId,
+        msg: c.msg,
+        billed: c.billedMs,
+        held: held.find((h) => h.leaseId === c.leaseId)?.heldMs,
+      })),
+    );
     const usage = (await getJob(stack, 'meter-a')).computeUsage;
     expect(usage.gpuSeconds).toBe(0);
     expect(Math.abs(usage.cpuSeconds - billedMs / 1000)).toBeLessThanOrEqual(0.001 + billedMs / 1000 / 1000);

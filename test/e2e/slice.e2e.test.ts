@@ -8,7 +8,20 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flushRedisTestDb, redisTestUrl, useTempDir } from '../support/helpers.ts';
-import { bp, createJob, exportResults, imageJobBody, logs, registerModelAndWorkflow, score, stageImages, stages, startStack, tasks, waitTerminal } from './e2e-support.ts';
+import {
+  bp,
+  createJob,
+  exportResults,
+  imageJobBody,
+  logs,
+  registerModelAndWorkflow,
+  score,
+  stageImages,
+  stages,
+  startStack,
+  tasks,
+  waitTerminal,
+} from './e2e-support.ts';
 import type { Stack } from './stack.ts';
 
 const TS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
@@ -41,7 +54,7 @@ describe('vertical slice (api, scheduler, worker processes)', () => {
       const jobId = `slice-${label.startsWith('single') ? 'a' : 'b'}`;
       await createJob(stack, jobId, imageJobBody(stack, batchId));
       const job = await waitTerminal(stack, jobId);
-            expect(job.error).toBe(false);
+      expect(job.error).toBe(false);
       expect(job.isTerminal).toBe(true);
       expect(job.name).toBe(jobId);
       expect(job.createdAt).toMatch(TS);
@@ -69,7 +82,9 @@ describe('vertical slice (api, scheduler, worker processes)', () => {
         }
       }
       const processing = st.find((s) => s.processingStageName === 'processing');
-      expect(processing.tasksNumber).toBe(Math.ceil(Object.keys(truth[label.startsWith('single') ? 'single' : 'shards']).length / 8));
+      expect(processing.tasksNumber).toBe(
+        Math.ceil(Object.keys(truth[label.startsWith('single') ? 'single' : 'shards']).length / 8),
+      );
 
       const { logs: ls, raw } = await logs(stack, jobId);
       expect(raw).toHaveProperty('nextPageToken');
@@ -82,7 +97,10 @@ describe('vertical slice (api, scheduler, worker processes)', () => {
 
       // Export stage: tar.gz archives in an `archives` batch.
       const exp = st.find((s) => s.processingStageName === 'export');
-      const list = await stack.call('GET', `/data-staging/v1/external/${stack.workspace}/batches/${exp.outputBatches[0]}/list?partName=results`);
+      const list = await stack.call(
+        'GET',
+        `/data-staging/v1/external/${stack.workspace}/batches/${exp.outputBatches[0]}/list?partName=results`,
+      );
       expect(list.status).toBe(200);
       const files = list.json.filesMetadata;
       expect(list.json).toHaveProperty('nextPageToken');
@@ -113,15 +131,25 @@ describe('vertical slice (api, scheduler, worker processes)', () => {
     const other = await stack.call('POST', p, { ...body, maxParallelTasks: 3 });
     expect(other.status).toBe(409);
 
-    const trt = await stack.call('POST', `${bp(stack)}/jobs/slice-trt`, { type: 'trt-compilation-v1', modelId: 'x/1', compilationDevices: ['nvidia-t4'] });
+    const trt = await stack.call('POST', `${bp(stack)}/jobs/slice-trt`, {
+      type: 'trt-compilation-v1',
+      modelId: 'x/1',
+      compilationDevices: ['nvidia-t4'],
+    });
     expect(trt.status).toBe(400);
     expect(JSON.stringify(trt.json)).toContain('trt-compilation-v1');
 
-    const badRate = await stack.call('POST', `${bp(stack)}/jobs/slice-bad1`, { ...body, maxImageFailureRate: 1.5 });
+    const badRate = await stack.call('POST', `${bp(stack)}/jobs/slice-bad1`, {
+      ...body,
+      maxImageFailureRate: 1.5,
+    });
     expect(badRate.status).toBe(400);
     expect(JSON.stringify(badRate.json)).toContain('maxImageFailureRate');
 
-    const noBatch = await stack.call('POST', `${bp(stack)}/jobs/slice-bad2`, { ...body, jobInput: { type: 'staging-batch-input-v1' } });
+    const noBatch = await stack.call('POST', `${bp(stack)}/jobs/slice-bad2`, {
+      ...body,
+      jobInput: { type: 'staging-batch-input-v1' },
+    });
     expect(noBatch.status).toBe(400);
     expect(JSON.stringify(noBatch.json)).toContain('batchId');
 

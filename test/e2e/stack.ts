@@ -22,7 +22,11 @@ export class Stack {
   }
 
   /** Allocates ports; nothing starts until {@link start}. `extraEnv` is passed to every process. */
-  static async create(opts: { redisUrl: string; dataDir: string; extraEnv?: Record<string, string> }): Promise<Stack> {
+  static async create(opts: {
+    redisUrl: string;
+    dataDir: string;
+    extraEnv?: Record<string, string>;
+  }): Promise<Stack> {
     const [api, grpc, sched] = [await freePort(), await freePort(), await freePort()];
     return new Stack({
       VB_REDIS_URL: opts.redisUrl,
@@ -38,22 +42,35 @@ export class Stack {
   }
 
   /** Starts one process; `name` may be e.g. `worker-2`. Resolves once its /readyz answers 200. */
-  async start(service: ServiceName, name: string = service, env: Record<string, string> = {}): Promise<ChildProcess> {
+  async start(
+    service: ServiceName,
+    name: string = service,
+    env: Record<string, string> = {},
+  ): Promise<ChildProcess> {
     const httpPort =
-      service === 'api' ? this.env.VB_API_PORT : service === 'scheduler' ? this.env.VB_SCHEDULER_HTTP_PORT : String(await freePort());
+      service === 'api'
+        ? this.env.VB_API_PORT
+        : service === 'scheduler'
+          ? this.env.VB_SCHEDULER_HTTP_PORT
+          : String(await freePort());
     const logPath = path.join(this.env.VB_DATA_DIR, 'logs', `${name}.log`);
     fs.mkdirSync(path.dirname(logPath), { recursive: true });
     const log = fs.openSync(logPath, 'a');
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'services', service, 'src', 'main.ts')], {
-      cwd: ROOT,
-      env: { ...process.env, ...this.env, VB_WORKER_HTTP_PORT: httpPort, VB_WORKER_ID: name, ...env },
-      stdio: ['ignore', log, log],
-    });
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(ROOT, 'services', service, 'src', 'main.ts')],
+      {
+        cwd: ROOT,
+        env: { ...process.env, ...this.env, VB_WORKER_HTTP_PORT: httpPort, VB_WORKER_ID: name, ...env },
+        stdio: ['ignore', log, log],
+      },
+    );
     fs.closeSync(log);
     this.procs.set(name, child);
     await waitFor(
       async () => {
-        if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}: ${this.tail(name)}`);
+        if (child.exitCode !== null)
+          throw new Error(`${name} exited with ${child.exitCode}: ${this.tail(name)}`);
         const r = await fetch(`http://127.0.0.1:${httpPort}/readyz`).catch(() => null);
         return r?.status === 200;
       },
@@ -64,7 +81,11 @@ export class Stack {
 
   tail(name: string, lines = 30): string {
     try {
-      return fs.readFileSync(path.join(this.env.VB_DATA_DIR, 'logs', `${name}.log`), 'utf8').split('\n').slice(-lines).join('\n');
+      return fs
+        .readFileSync(path.join(this.env.VB_DATA_DIR, 'logs', `${name}.log`), 'utf8')
+        .split('\n')
+        .slice(-lines)
+        .join('\n');
     } catch {
       return '(no log)';
     }
@@ -86,11 +107,18 @@ export class Stack {
   }
 
   /** An API call with the stack's key; returns status and parsed JSON. */
-  async call(method: string, p: string, body?: unknown, init: RequestInit = {}): Promise<{ status: number; json: any }> {
+  async call(
+    method: string,
+    p: string,
+    body?: unknown,
+    init: RequestInit = {},
+  ): Promise<{ status: number; json: any }> {
     const url = `${this.apiUrl}${p}${p.includes('?') ? '&' : '?'}api_key=${this.apiKey}`;
     const res = await fetch(url, {
       method,
-      ...(body !== undefined ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } } : {}),
+      ...(body !== undefined
+        ? { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }
+        : {}),
       ...init,
     });
     const text = await res.text();

@@ -7,7 +7,16 @@ import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { imageForm } from '../api/app-harness.ts';
 import { flushRedisTestDb, redisTestUrl, useTempDir } from '../support/helpers.ts';
-import { buildTar, filesUnder, jpeg, png, type StagingHarness, startStagingHarness, uploadShard, waitShard } from './staging-support.ts';
+import {
+  buildTar,
+  filesUnder,
+  jpeg,
+  png,
+  type StagingHarness,
+  startStagingHarness,
+  uploadShard,
+  waitShard,
+} from './staging-support.ts';
 
 const DS = '/data-staging/v1/external/ws-a';
 const MAX_IMAGE = 64 * 1024;
@@ -25,15 +34,27 @@ describe('Data Staging refuses bad input', () => {
     parent = await useTempDir();
     storeDir = path.join(parent, 'objects');
     await mkdir(storeDir);
-    h = await startStagingHarness({ redisUrl: redisTestUrl(), store: { driver: 'fs', dir: storeDir }, env: { VB_MAX_IMAGE_BYTES: String(MAX_IMAGE) } });
+    h = await startStagingHarness({
+      redisUrl: redisTestUrl(),
+      store: { driver: 'fs', dir: storeDir },
+      env: { VB_MAX_IMAGE_BYTES: String(MAX_IMAGE) },
+    });
   });
   afterAll(() => h?.close());
   beforeEach(() => {
     batch = `bad-${++n}`;
   });
 
-  const get = (p: string) => h.app.inject({ method: 'GET', url: `${DS}/batches/${batch}${p}${p.includes('?') ? '&' : '?'}api_key=key-a` });
-  const listed = async () => (await get('/list?pageSize=1000')).json().filesMetadata.map((f: { fileName: string }) => f.fileName).sort();
+  const get = (p: string) =>
+    h.app.inject({
+      method: 'GET',
+      url: `${DS}/batches/${batch}${p}${p.includes('?') ? '&' : '?'}api_key=key-a`,
+    });
+  const listed = async () =>
+    (await get('/list?pageSize=1000'))
+      .json()
+      .filesMetadata.map((f: { fileName: string }) => f.fileName)
+      .sort();
 
   /** Uploads a shard, waits for indexing, returns the shard's wire record. */
   async function ingest(entries: Parameters<typeof buildTar>[0]): Promise<Record<string, any>> {
@@ -56,15 +77,23 @@ describe('Data Staging refuses bad input', () => {
   async function expectStoreHoldsOnly(names: string[]): Promise<void> {
     const all = await storeKeys();
     const prefix = `ws/ws-a/batches/${batch}/_/`;
-    expect(all.filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length))).toEqual([...names].sort());
+    expect(all.filter((k) => k.startsWith(prefix)).map((k) => k.slice(prefix.length))).toEqual(
+      [...names].sort(),
+    );
     for (const k of all) expect(k, k).toMatch(/^ws\/ws-a\/batches\/bad-\d+\/_\/[^/]+$/);
     expect(await readdir(parent)).toEqual(['objects']);
-    for (const f of await filesUnder(storeDir)) expect(f, f).toMatch(/^ws\/ws-a\/batches\/bad-\d+\/_\/[^/]+$/);
+    for (const f of await filesUnder(storeDir))
+      expect(f, f).toMatch(/^ws\/ws-a\/batches\/bad-\d+\/_\/[^/]+$/);
   }
   const fileKey = (name: string) => `ws/ws-a/batches/${batch}/_/${name}`;
 
   const failedTypes = (s: Record<string, any>) =>
-    Object.fromEntries((s.statusMetadata.failedFiles as Array<{ file_name: string; type: string }>).map((f) => [f.file_name, f.type]));
+    Object.fromEntries(
+      (s.statusMetadata.failedFiles as Array<{ file_name: string; type: string }>).map((f) => [
+        f.file_name,
+        f.type,
+      ]),
+    );
 
   it('invalid batch ids are a 400 naming the rule, on every staging route', async () => {
     for (const bad of ['Upper', 'has.dot', 'white%20space', 'x'.repeat(65), 'caf%C3%A9']) {
@@ -77,21 +106,32 @@ describe('Data Staging refuses bad input', () => {
         ['POST', '/upload/video?fileName=a.mp4'],
         ['POST', '/bulk-upload/image-files'],
       ] as const) {
-        const res = await h.app.inject({ method, url: `${DS}/batches/${bad}${p}${p.includes('?') ? '&' : '?'}api_key=key-a` });
+        const res = await h.app.inject({
+          method,
+          url: `${DS}/batches/${bad}${p}${p.includes('?') ? '&' : '?'}api_key=key-a`,
+        });
         expect(res.statusCode, `${method} ${bad}${p}`).toBe(400);
         expect(res.json().error).toContain('^[a-z0-9_-]+$');
         expect(res.json().error).toContain('1-64');
       }
     }
     const form = imageForm('a.jpg', jpeg());
-    const res = await h.app.inject({ method: 'POST', url: `${DS}/batches/BAD/upload/image?api_key=key-a&fileName=a.jpg`, ...form });
+    const res = await h.app.inject({
+      method: 'POST',
+      url: `${DS}/batches/BAD/upload/image?api_key=key-a&fileName=a.jpg`,
+      ...form,
+    });
     expect(res.statusCode).toBe(400);
     expect(res.json().field).toBe('batch_id');
   });
 
   it('an oversize single image is a 413 and is neither stored nor listed', async () => {
     const form = imageForm('big.jpg', jpeg(1, MAX_IMAGE + 1));
-    const res = await h.app.inject({ method: 'POST', url: `${DS}/batches/${batch}/upload/image?api_key=key-a&fileName=big.jpg`, ...form });
+    const res = await h.app.inject({
+      method: 'POST',
+      url: `${DS}/batches/${batch}/upload/image?api_key=key-a&fileName=big.jpg`,
+      ...form,
+    });
     expect(res.statusCode).toBe(413);
     expect(res.json().error).toContain(String(MAX_IMAGE));
     expect((await storeKeys()).filter((k) => k.includes(`/${batch}/`))).toEqual([]);
@@ -102,7 +142,11 @@ describe('Data Staging refuses bad input', () => {
 
   it('a single upload whose file name is a path is a 400', async () => {
     for (const name of ['../evil.jpg', '%2Fetc%2Fevil.jpg', 'a%2Fb.jpg']) {
-      const res = await h.app.inject({ method: 'POST', url: `${DS}/batches/${batch}/upload/image?api_key=key-a&fileName=${name}`, ...imageForm('x.jpg', jpeg()) });
+      const res = await h.app.inject({
+        method: 'POST',
+        url: `${DS}/batches/${batch}/upload/image?api_key=key-a&fileName=${name}`,
+        ...imageForm('x.jpg', jpeg()),
+      });
       expect(res.statusCode, name).toBe(400);
     }
     await expectStoreHoldsOnly([]);
@@ -117,7 +161,11 @@ describe('Data Staging refuses bad input', () => {
       { name: 'script.sh', body: '#!/bin/sh\nrm -rf /\n' },
     ]);
     expect(s).toMatchObject({ statusName: 'shard-ingested', shardObjectsCount: 2 });
-    expect(failedTypes(s)).toEqual({ 'readme.txt': 'not-an-image', 'fake.jpg': 'not-an-image', 'script.sh': 'not-an-image' });
+    expect(failedTypes(s)).toEqual({
+      'readme.txt': 'not-an-image',
+      'fake.jpg': 'not-an-image',
+      'script.sh': 'not-an-image',
+    });
     expect(await listed()).toEqual(['ok.jpg', 'ok.png']);
     await expectStoreHoldsOnly(['ok.jpg', 'ok.png']);
   });
@@ -193,7 +241,9 @@ describe('Data Staging refuses bad input', () => {
   });
 
   it('a truncated tar fails the whole shard and lists nothing', async () => {
-    const whole = await buildTar(Array.from({ length: 20 }, (_, i) => ({ name: `t${i}.jpg`, body: jpeg(i, 4000) })));
+    const whole = await buildTar(
+      Array.from({ length: 20 }, (_, i) => ({ name: `t${i}.jpg`, body: jpeg(i, 4000) })),
+    );
     const cut = whole.subarray(0, Math.floor(whole.length * 0.6) + 100);
     const shardId = await uploadShard(h, DS, batch, cut);
     const s = await waitShard(h, DS, batch, shardId);
@@ -207,24 +257,40 @@ describe('Data Staging refuses bad input', () => {
   });
 
   it('garbage that is not a tar at all fails the shard', async () => {
-    const shardId = await uploadShard(h, DS, batch, Buffer.from('this is not a tar archive, just text'.repeat(40)));
+    const shardId = await uploadShard(
+      h,
+      DS,
+      batch,
+      Buffer.from('this is not a tar archive, just text'.repeat(40)),
+    );
     const s = await waitShard(h, DS, batch, shardId);
     expect(s.statusName).toBe('shard-ingest-failed');
     expect(await listed()).toEqual([]);
   });
 
   it('a shard over 500 files ingests 500 and fails the rest with shard-file-limit-exceeded', async () => {
-    const entries = Array.from({ length: 503 }, (_, i) => ({ name: `f${String(i).padStart(4, '0')}.jpg`, body: jpeg(i % 250, 16) }));
+    const entries = Array.from({ length: 503 }, (_, i) => ({
+      name: `f${String(i).padStart(4, '0')}.jpg`,
+      body: jpeg(i % 250, 16),
+    }));
     const s = await ingest(entries);
     expect(s.shardObjectsCount).toBe(500);
     expect(s.statusMetadata.failedFilesCount).toBe(3);
-    expect(Object.values(failedTypes(s))).toEqual(['shard-file-limit-exceeded', 'shard-file-limit-exceeded', 'shard-file-limit-exceeded']);
+    expect(Object.values(failedTypes(s))).toEqual([
+      'shard-file-limit-exceeded',
+      'shard-file-limit-exceeded',
+      'shard-file-limit-exceeded',
+    ]);
     expect((await get('/count')).json().count).toBe(500);
   });
 
   it('a single upload into a sharded batch is a 409 (batch type fixed by the first upload)', async () => {
     await ingest([{ name: 'a.jpg', body: jpeg() }]);
-    const res = await h.app.inject({ method: 'POST', url: `${DS}/batches/${batch}/upload/image?api_key=key-a&fileName=b.jpg`, ...imageForm('b.jpg', jpeg()) });
+    const res = await h.app.inject({
+      method: 'POST',
+      url: `${DS}/batches/${batch}/upload/image?api_key=key-a&fileName=b.jpg`,
+      ...imageForm('b.jpg', jpeg()),
+    });
     expect(res.statusCode).toBe(409);
     expect(res.json().batchType).toBe('sharded-batch');
   });
@@ -238,10 +304,17 @@ describe('Data Staging refuses bad input', () => {
       const res = await h.app.inject({ method, url: `${DS}${p}?api_key=wrong-key` });
       expect(res.statusCode, p).toBe(401);
     }
-    const res = await h.app.inject({ method: 'POST', url: `${DS}/batches/${batch}/bulk-upload/image-files?api_key=key-a` });
+    const res = await h.app.inject({
+      method: 'POST',
+      url: `${DS}/batches/${batch}/bulk-upload/image-files?api_key=key-a`,
+    });
     const u = new URL(res.json().signedURLDetails.uploadURL);
     u.searchParams.set('s', 'forged');
-    const put = await h.app.inject({ method: 'PUT', url: u.pathname + u.search, payload: await buildTar([{ name: 'a.jpg', body: jpeg() }]) });
+    const put = await h.app.inject({
+      method: 'PUT',
+      url: u.pathname + u.search,
+      payload: await buildTar([{ name: 'a.jpg', body: jpeg() }]),
+    });
     expect(put.statusCode).toBe(403);
   });
 });

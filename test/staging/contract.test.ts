@@ -3,9 +3,17 @@
  * client sends, every response checked against the rules its pydantic models enforce.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { flushRedisTestDb, redisTestUrl, useTempDir } from '../support/helpers.ts';
 import { imageForm } from '../api/app-harness.ts';
-import { buildTar, jpeg, pathOf, type StagingHarness, startStagingHarness, uploadShard, waitShard } from './staging-support.ts';
+import { flushRedisTestDb, redisTestUrl, useTempDir } from '../support/helpers.ts';
+import {
+  buildTar,
+  jpeg,
+  pathOf,
+  type StagingHarness,
+  startStagingHarness,
+  uploadShard,
+  waitShard,
+} from './staging-support.ts';
 
 // The client builds every URL as API_BASE_URL + "/data-staging/...": a base URL with a trailing
 // slash gives `//data-staging/...`. All calls below go through that form.
@@ -19,14 +27,19 @@ function expectPage(body: Record<string, unknown>, listKey: string): void {
   expect(Array.isArray(body[listKey])).toBe(true);
   expect(Object.hasOwn(body, 'nextPageToken')).toBe(true);
   const t = body.nextPageToken;
-  expect(t === null || (typeof t === 'string' && t.length > 0), `nextPageToken ${JSON.stringify(t)}`).toBe(true);
+  expect(t === null || (typeof t === 'string' && t.length > 0), `nextPageToken ${JSON.stringify(t)}`).toBe(
+    true,
+  );
 }
 
 /** No null anywhere (the client has defaults for every optional field) and no snake_case keys. */
 function expectNoNullsNoSnake(v: unknown, where = '$'): void {
   expect(v, `${where} is null`).not.toBeNull();
-  if (Array.isArray(v)) v.forEach((x, i) => expectNoNullsNoSnake(x, `${where}[${i}]`));
-  else if (v && typeof v === 'object') {
+  if (Array.isArray(v)) {
+    v.forEach((x, i) => {
+      expectNoNullsNoSnake(x, `${where}[${i}]`);
+    });
+  } else if (v && typeof v === 'object') {
     for (const [k, x] of Object.entries(v)) {
       if (where.endsWith('.statusMetadata') || where.includes('.statusMetadata.')) continue; // free-form
       expect(k, `${where}.${k} is not camelCase`).not.toMatch(/_/);
@@ -37,7 +50,14 @@ function expectNoNullsNoSnake(v: unknown, where = '$'): void {
 }
 
 function expectBatchMetadata(b: Record<string, unknown>, id: string, type: string, content: string): void {
-  expect(Object.keys(b).sort()).toEqual(['batchContentType', 'batchId', 'batchType', 'createdDate', 'displayName', 'expiryDate']);
+  expect(Object.keys(b).sort()).toEqual([
+    'batchContentType',
+    'batchId',
+    'batchType',
+    'createdDate',
+    'displayName',
+    'expiryDate',
+  ]);
   expect(b).toMatchObject({ batchId: id, batchType: type, batchContentType: content });
   expect(b.displayName).toBeTypeOf('string');
   expect(b.createdDate).toMatch(ISO_Z);
@@ -47,13 +67,21 @@ function expectBatchMetadata(b: Record<string, unknown>, id: string, type: strin
 }
 
 /** Pages through a listing the way the client does: until nextPageToken is null. */
-async function allPages(h: StagingHarness, url: string, listKey: string): Promise<{ items: any[]; pages: number }> {
+async function allPages(
+  h: StagingHarness,
+  url: string,
+  listKey: string,
+): Promise<{ items: any[]; pages: number }> {
   const items: any[] = [];
   let token: string | null = null;
   let pages = 0;
   const seen = new Set<string>();
   do {
-    const res: { statusCode: number; body: string; headers: Record<string, unknown>; json(): any } = await h.app.inject({ method: 'GET', url: `${url}${url.includes('?') ? '&' : '?'}api_key=key-a${token ? `&nextPageToken=${encodeURIComponent(token)}` : ''}` });
+    const res: { statusCode: number; body: string; headers: Record<string, unknown>; json(): any } =
+      await h.app.inject({
+        method: 'GET',
+        url: `${url}${url.includes('?') ? '&' : '?'}api_key=key-a${token ? `&nextPageToken=${encodeURIComponent(token)}` : ''}`,
+      });
     expect(res.statusCode, res.body).toBe(200);
     expect(res.headers['content-type']).toMatch(/^application\/json/);
     const body: Record<string, any> = res.json();
@@ -75,7 +103,10 @@ describe('Data Staging wire contract (client requests, §1.5 responses)', () => 
   let h: StagingHarness;
   beforeAll(async () => {
     await flushRedisTestDb();
-    h = await startStagingHarness({ redisUrl: redisTestUrl(), store: { driver: 'fs', dir: await useTempDir() } });
+    h = await startStagingHarness({
+      redisUrl: redisTestUrl(),
+      store: { driver: 'fs', dir: await useTempDir() },
+    });
   });
   afterAll(() => h?.close());
 
@@ -97,12 +128,20 @@ describe('Data Staging wire contract (client requests, §1.5 responses)', () => 
   it('single image upload: multipart form whose field is named after the file, displayName with a "+" space', async () => {
     for (const name of ['a.jpg', 'b.jpg', 'c.jpg']) {
       const form = imageForm(name, jpeg());
-      const res = await h.app.inject({ method: 'POST', url: `${DS}/batches/simple-1/upload/image?api_key=key-a&displayName=My+Batch&fileName=${name}`, ...form });
+      const res = await h.app.inject({
+        method: 'POST',
+        url: `${DS}/batches/simple-1/upload/image?api_key=key-a&displayName=My+Batch&fileName=${name}`,
+        ...form,
+      });
       expect(res.statusCode, res.body).toBe(200);
       expect(res.json()).toEqual({ status: 'ok' });
     }
     // a retried upload of the same file overwrites, it does not duplicate
-    const again = await h.app.inject({ method: 'POST', url: `${DS}/batches/simple-1/upload/image?api_key=key-a&displayName=My+Batch&fileName=a.jpg`, ...imageForm('a.jpg', jpeg()) });
+    const again = await h.app.inject({
+      method: 'POST',
+      url: `${DS}/batches/simple-1/upload/image?api_key=key-a&displayName=My+Batch&fileName=a.jpg`,
+      ...imageForm('a.jpg', jpeg()),
+    });
     expect(again.statusCode).toBe(200);
 
     const meta = await h.app.inject({ method: 'GET', url: `${DS}/batches/simple-1?api_key=key-a` });
@@ -130,7 +169,11 @@ describe('Data Staging wire contract (client requests, §1.5 responses)', () => 
   });
 
   it('video upload URL: empty-body POST, extensionHeaders of strings, PUT with exactly those headers', async () => {
-    const res = await h.app.inject({ method: 'POST', url: `${DS}/batches/vids/upload/video?api_key=key-a&fileName=clip.mp4&displayName=vids`, headers: { 'content-length': '0' } });
+    const res = await h.app.inject({
+      method: 'POST',
+      url: `${DS}/batches/vids/upload/video?api_key=key-a&fileName=clip.mp4&displayName=vids`,
+      headers: { 'content-length': '0' },
+    });
     expect(res.statusCode, res.body).toBe(200);
     const d = res.json().signedURLDetails;
     expect(d.uploadURL).toMatch(/^https?:\/\//);
@@ -138,7 +181,12 @@ describe('Data Staging wire contract (client requests, §1.5 responses)', () => 
     expect(d.extensionHeaders).toBeTypeOf('object');
     for (const v of Object.values(d.extensionHeaders)) expect(v).toBeTypeOf('string');
     // the client sends no Content-Type unless an extension header sets one
-    const put = await h.app.inject({ method: 'PUT', url: pathOf(d.uploadURL), payload: Buffer.alloc(10_000, 1), headers: { ...d.extensionHeaders } });
+    const put = await h.app.inject({
+      method: 'PUT',
+      url: pathOf(d.uploadURL),
+      payload: Buffer.alloc(10_000, 1),
+      headers: { ...d.extensionHeaders },
+    });
     expect(put.statusCode).toBe(200);
     const meta = await h.app.inject({ method: 'GET', url: `${DS}/batches/vids?api_key=key-a` });
     expectBatchMetadata(meta.json().batch, 'vids', 'simple-batch', 'videos');
@@ -150,7 +198,10 @@ describe('Data Staging wire contract (client requests, §1.5 responses)', () => 
     const names: string[] = [];
     const shardIds: string[] = [];
     for (let s = 0; s < 3; s++) {
-      const entries = Array.from({ length: 90 }, (_, i) => ({ name: `img-${s}-${String(i).padStart(3, '0')}.jpg`, body: jpeg(i % 250) }));
+      const entries = Array.from({ length: 90 }, (_, i) => ({
+        name: `img-${s}-${String(i).padStart(3, '0')}.jpg`,
+        body: jpeg(i % 250),
+      }));
       names.push(...entries.map((e) => e.name));
       shardIds.push(await uploadShard(h, DS, 'bulk-1', await buildTar(entries), 'Bulk One'));
     }
@@ -162,7 +213,9 @@ describe('Data Staging wire contract (client requests, §1.5 responses)', () => 
     }
     const meta = await h.app.inject({ method: 'GET', url: `${DS}/batches/bulk-1?api_key=key-a` });
     expectBatchMetadata(meta.json().batch, 'bulk-1', 'sharded-batch', 'images');
-    expect((await h.app.inject({ method: 'GET', url: `${DS}/batches/bulk-1/count?api_key=key-a` })).json()).toEqual({ count: 270 });
+    expect(
+      (await h.app.inject({ method: 'GET', url: `${DS}/batches/bulk-1/count?api_key=key-a` })).json(),
+    ).toEqual({ count: 270 });
 
     // default page size 100 → 3 pages, the last with a null token
     const { items, pages } = await allPages(h, `${DS}/batches/bulk-1/list`, 'filesMetadata');
@@ -174,20 +227,28 @@ describe('Data Staging wire contract (client requests, §1.5 responses)', () => 
     }
     // stable across listings (the client's resume log keys on fileName + shardId)
     const again = await allPages(h, `${DS}/batches/bulk-1/list`, 'filesMetadata');
-    expect(again.items.map((f) => `${f.fileName}/${f.shardId}`)).toEqual(items.map((f) => `${f.fileName}/${f.shardId}`));
+    expect(again.items.map((f) => `${f.fileName}/${f.shardId}`)).toEqual(
+      items.map((f) => `${f.fileName}/${f.shardId}`),
+    );
 
     const shards = await allPages(h, `${DS}/batches/bulk-1/shards?pageSize=2`, 'shards');
     expect(shards.pages).toBe(2);
     expect(shards.items.map((s) => s.shardId).sort()).toEqual([...shardIds].sort());
     for (const s of shards.items) {
-      for (const k of ['shardId', 'statusName', 'statusType', 'eventTimestamp', 'shardObjectsCount']) expect(Object.hasOwn(s, k), k).toBe(true);
+      for (const k of ['shardId', 'statusName', 'statusType', 'eventTimestamp', 'shardObjectsCount'])
+        expect(Object.hasOwn(s, k), k).toBe(true);
     }
   });
 
   it('8 parallel shard-URL requests creating a new batch all succeed (the client uploads 8 shards at once)', async () => {
     for (let round = 0; round < 5; round++) {
       const res = await Promise.all(
-        Array.from({ length: 8 }, () => h.app.inject({ method: 'POST', url: `${DS}/batches/race-${round}/bulk-upload/image-files?api_key=key-a&displayName=race` })),
+        Array.from({ length: 8 }, () =>
+          h.app.inject({
+            method: 'POST',
+            url: `${DS}/batches/race-${round}/bulk-upload/image-files?api_key=key-a&displayName=race`,
+          }),
+        ),
       );
       expect(res.map((r) => r.statusCode)).toEqual(Array(8).fill(200));
     }
@@ -207,14 +268,26 @@ describe('Data Staging wire contract (client requests, §1.5 responses)', () => 
   it('list batches: newest first, every page valid, tokens until null (pageSize as the CLI sends it)', async () => {
     const { items, pages } = await allPages(h, `${DS}/batches?pageSize=3`, 'batches');
     expect(pages).toBe(3);
-    expect(items.map((b) => b.batchId).sort()).toEqual(['bulk-1', 'race-0', 'race-1', 'race-2', 'race-3', 'race-4', 'simple-1', 'vids']);
+    expect(items.map((b) => b.batchId).sort()).toEqual([
+      'bulk-1',
+      'race-0',
+      'race-1',
+      'race-2',
+      'race-3',
+      'race-4',
+      'simple-1',
+      'vids',
+    ]);
     for (const b of items) expectBatchMetadata(b, b.batchId, b.batchType, b.batchContentType);
     const created = items.map((b) => Date.parse(b.createdDate));
     expect([...created].sort((a, b) => b - a)).toEqual(created);
   });
 
   it('a mount-less base URL without the trailing slash reaches the same routes', async () => {
-    const res = await h.app.inject({ method: 'GET', url: '/data-staging/v1/external/ws-a/batches/bulk-1/count?api_key=key-a' });
+    const res = await h.app.inject({
+      method: 'GET',
+      url: '/data-staging/v1/external/ws-a/batches/bulk-1/count?api_key=key-a',
+    });
     expect(res.json()).toEqual({ count: 270 });
   });
 });

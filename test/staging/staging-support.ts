@@ -20,8 +20,10 @@ import { waitFor } from '../support/helpers.ts';
 export const silentLogger = createLogger('staging-test', 'silent');
 
 /** Smallest bytes our sniffer accepts as a JPEG / PNG. */
-export const jpeg = (fill = 7, size = 2048) => Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(size, fill)]);
-export const png = () => Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(512, 1)]);
+export const jpeg = (fill = 7, size = 2048) =>
+  Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(size, fill)]);
+export const png = () =>
+  Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(512, 1)]);
 
 export type TarEntry =
   | { name: string; body: Buffer | string; type?: 'file' }
@@ -40,9 +42,11 @@ export async function buildTar(entries: TarEntry[]): Promise<Buffer> {
     pack.on('error', reject);
   });
   for (const e of entries) {
-    if (e.type === 'symlink' || e.type === 'link') pack.entry({ name: e.name, type: e.type, linkname: e.linkname });
+    if (e.type === 'symlink' || e.type === 'link')
+      pack.entry({ name: e.name, type: e.type, linkname: e.linkname });
     else if (e.type === 'directory') pack.entry({ name: e.name, type: 'directory' });
-    else if ('body' in e) pack.entry({ name: e.name }, typeof e.body === 'string' ? Buffer.from(e.body) : e.body);
+    else if ('body' in e)
+      pack.entry({ name: e.name }, typeof e.body === 'string' ? Buffer.from(e.body) : e.body);
   }
   pack.finalize();
   await done;
@@ -59,11 +63,25 @@ export const pathOf = (u: string) => {
  * tar with exactly `extensionHeaders`, then the scheduler's indexer run in-process (the harness only
  * records the enqueue). Returns the shard id.
  */
-export async function uploadShard(h: AppHarness, ds: string, batchId: string, tarBytes: Buffer, displayName = batchId): Promise<string> {
-  const res = await h.app.inject({ method: 'POST', url: `${ds}/batches/${batchId}/bulk-upload/image-files?api_key=key-a&displayName=${encodeURIComponent(displayName)}` });
+export async function uploadShard(
+  h: AppHarness,
+  ds: string,
+  batchId: string,
+  tarBytes: Buffer,
+  displayName = batchId,
+): Promise<string> {
+  const res = await h.app.inject({
+    method: 'POST',
+    url: `${ds}/batches/${batchId}/bulk-upload/image-files?api_key=key-a&displayName=${encodeURIComponent(displayName)}`,
+  });
   expect(res.statusCode, res.body).toBe(200);
   const { uploadURL, extensionHeaders } = res.json().signedURLDetails;
-  const put = await h.app.inject({ method: 'PUT', url: pathOf(uploadURL), payload: tarBytes, headers: extensionHeaders });
+  const put = await h.app.inject({
+    method: 'PUT',
+    url: pathOf(uploadURL),
+    payload: tarBytes,
+    headers: extensionHeaders,
+  });
   expect(put.statusCode, put.body).toBe(200);
   const job = h.shardsEnqueued.at(-1)!;
   expect(job.batchId).toBe(batchId);
@@ -71,11 +89,19 @@ export async function uploadShard(h: AppHarness, ds: string, batchId: string, ta
 }
 
 /** Waits until a shard is indexed or failed; returns its wire record from `GET .../shards`. */
-export async function waitShard(h: AppHarness, ds: string, batchId: string, shardId: string): Promise<Record<string, any>> {
+export async function waitShard(
+  h: AppHarness,
+  ds: string,
+  batchId: string,
+  shardId: string,
+): Promise<Record<string, any>> {
   let found: Record<string, any> | undefined;
   await waitFor(
     async () => {
-      const res = await h.app.inject({ method: 'GET', url: `${ds}/batches/${batchId}/shards?api_key=key-a&pageSize=1000` });
+      const res = await h.app.inject({
+        method: 'GET',
+        url: `${ds}/batches/${batchId}/shards?api_key=key-a&pageSize=1000`,
+      });
       found = (res.json().shards as Array<Record<string, any>>).find((s) => s.shardId === shardId);
       return found?.statusName === 'shard-ingested' || found?.statusName === 'shard-ingest-failed';
     },
@@ -96,15 +122,31 @@ export interface StagingHarness extends AppHarness {
  * a PUT of a tar shard enqueues a BullMQ job exactly as services/api/src/main.ts does, and the
  * worker indexes it as the scheduler would.
  */
-export async function startStagingHarness(opts: { redisUrl: string; store: ObjectStoreConfig; env?: Record<string, string> }): Promise<StagingHarness> {
+export async function startStagingHarness(opts: {
+  redisUrl: string;
+  store: ObjectStoreConfig;
+  env?: Record<string, string>;
+}): Promise<StagingHarness> {
   const h = await startApiHarness(opts);
   const queue = new Queue<ShardIngestJob>(INGEST_QUEUE, { connection: h.redis, prefix: QUEUE_PREFIX });
   h.deps.enqueueShard = async (workspace, batchId, shardId) => {
     h.shardsEnqueued.push({ workspace, batchId, shardId });
-    await queue.add('shard', { workspace, batchId, shardId }, { jobId: `shard-${workspace}-${batchId}-${shardId}`, attempts: 2, backoff: { type: 'fixed', delay: 100 } });
+    await queue.add(
+      'shard',
+      { workspace, batchId, shardId },
+      {
+        jobId: `shard-${workspace}-${batchId}-${shardId}`,
+        attempts: 2,
+        backoff: { type: 'fixed', delay: 100 },
+      },
+    );
   };
   const metrics = createMetricsRegistry('staging-test');
-  const notifier = new Notifier(h.redis, silentLogger, new Counter({ name: 'vb_t_deliveries', help: 'x', labelNames: ['outcome'], registers: [metrics] }));
+  const notifier = new Notifier(
+    h.redis,
+    silentLogger,
+    new Counter({ name: 'vb_t_deliveries', help: 'x', labelNames: ['outcome'], registers: [metrics] }),
+  );
   notifier.start();
   const worker = startIngestWorker({
     connection: h.redis,
@@ -115,7 +157,12 @@ export async function startStagingHarness(opts: { redisUrl: string; store: Objec
     logger: silentLogger,
     maxImageBytes: h.config.limits.maxImageBytes,
     publishableKey: (ws) => `pk_${ws}`,
-    indexedFiles: new Counter({ name: 'vb_t_indexed', help: 'x', labelNames: ['outcome'], registers: [metrics] }),
+    indexedFiles: new Counter({
+      name: 'vb_t_indexed',
+      help: 'x',
+      labelNames: ['outcome'],
+      registers: [metrics],
+    }),
   });
   let refWorker: Awaited<ReturnType<typeof startReferenceIngestWorker>> | null = null;
   const startReferences: StagingHarness['startReferences'] = async (o) => {
@@ -170,7 +217,11 @@ export async function filesUnder(root: string): Promise<string[]> {
 }
 
 /** A webhook receiver on 127.0.0.1 that records every body (answers 200). */
-export async function startReceiver(): Promise<{ url: string; bodies: Array<Record<string, any>>; close(): Promise<void> }> {
+export async function startReceiver(): Promise<{
+  url: string;
+  bodies: Array<Record<string, any>>;
+  close(): Promise<void>;
+}> {
   const bodies: Array<Record<string, any>> = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];

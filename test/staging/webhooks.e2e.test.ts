@@ -40,7 +40,11 @@ describe('webhook delivery survives failures and a scheduler restart', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
-    stack = await Stack.create({ redisUrl: redisTestUrl(), dataDir: await useTempDir('vb-webhooks-'), extraEnv: { VB_PUBLISHABLE_KEYS: 'e2e:pk_test_e2e', VB_URL_ALLOWLIST: '127.0.0.1' } });
+    stack = await Stack.create({
+      redisUrl: redisTestUrl(),
+      dataDir: await useTempDir('vb-webhooks-'),
+      extraEnv: { VB_PUBLISHABLE_KEYS: 'e2e:pk_test_e2e', VB_URL_ALLOWLIST: '127.0.0.1' },
+    });
     await stack.start('api');
     await stack.start('scheduler');
   }, 120_000);
@@ -53,7 +57,10 @@ describe('webhook delivery survives failures and a scheduler restart', () => {
   it('retries with the same event_id, counts delivery_attempt up, and loses nothing across a SIGKILL', async () => {
     const DS = `/data-staging/v1/external/${stack.workspace}`;
     const tarBytes = await buildTar([
-      { name: 'notification_config.json', body: JSON.stringify({ ingestId: 'ingest-e2e-1', notificationsURL: url }) },
+      {
+        name: 'notification_config.json',
+        body: JSON.stringify({ ingestId: 'ingest-e2e-1', notificationsURL: url }),
+      },
       { name: 'a.jpg', body: jpeg(1) },
       { name: 'b.jpg', body: jpeg(2) },
       { name: 'notes.txt', body: 'not an image' },
@@ -65,7 +72,11 @@ describe('webhook delivery survives failures and a scheduler restart', () => {
     expect(put.status).toBe(200);
 
     // first attempt of both events (files-status and ingest-status) is answered 500
-    await waitFor(async () => new Set(received.map((r) => r.body.event_id)).size === 2, { timeoutMs: 30_000, intervalMs: 50, message: 'first attempts' });
+    await waitFor(async () => new Set(received.map((r) => r.body.event_id)).size === 2, {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+      message: 'first attempts',
+    });
     // let the scheduler record the failure (the retry is due after ≥ 1 s), then crash it
     await new Promise((r) => setTimeout(r, 300));
     const beforeKill = received.length;
@@ -73,7 +84,11 @@ describe('webhook delivery survives failures and a scheduler restart', () => {
     const restartedAt = Date.now();
     await stack.start('scheduler');
 
-    await waitFor(async () => received.filter((r) => r.answered === 200).length === 2, { timeoutMs: 60_000, intervalMs: 100, message: 'third attempts delivered' });
+    await waitFor(async () => received.filter((r) => r.answered === 200).length === 2, {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+      message: 'third attempts delivered',
+    });
     expect(beforeKill).toBeLessThan(received.length);
 
     const byEvent = new Map<string, Received[]>();
@@ -91,12 +106,18 @@ describe('webhook delivery survives failures and a scheduler restart', () => {
       expect(strip(attempts[2].body)).toEqual(strip(attempts[0].body));
       for (const a of attempts) expect(a.authorization).toBe('pk_test_e2e');
       const b = attempts[0].body;
-      expect(b).toMatchObject({ type: 'roboflow-data-staging-notification-v1', ingest_id: 'ingest-e2e-1', batch_id: 'hooks' });
+      expect(b).toMatchObject({
+        type: 'roboflow-data-staging-notification-v1',
+        ingest_id: 'ingest-e2e-1',
+        batch_id: 'hooks',
+      });
       kinds.add(b.notification.type);
       if (b.notification.type === 'ingest-files-status-notification-v1') {
         expect(b.shard_id).toBeTypeOf('string');
         expect(b.notification.ingested_files.sort()).toEqual(['a.jpg', 'b.jpg']);
-        expect(b.notification.failed_files).toEqual([{ type: 'not-an-image', file_name: 'notes.txt', reason: expect.any(String) }]);
+        expect(b.notification.failed_files).toEqual([
+          { type: 'not-an-image', file_name: 'notes.txt', reason: expect.any(String) },
+        ]);
         expect(b.notification.content_truncated).toBe(false);
         expect(b.notification.success).toBe(false);
       } else {
@@ -104,7 +125,10 @@ describe('webhook delivery survives failures and a scheduler restart', () => {
         expect(b.notification).toMatchObject({ type: 'ingest-status-notification-v1', success: true });
       }
     }
-    expect([...kinds].sort()).toEqual(['ingest-files-status-notification-v1', 'ingest-status-notification-v1']);
+    expect([...kinds].sort()).toEqual([
+      'ingest-files-status-notification-v1',
+      'ingest-status-notification-v1',
+    ]);
     // nothing delivered twice after success
     await new Promise((r) => setTimeout(r, 1500));
     expect(received.filter((r) => r.answered === 200)).toHaveLength(2);
@@ -113,8 +137,15 @@ describe('webhook delivery survives failures and a scheduler restart', () => {
   it('parallel first requests naming a new batch all succeed over real HTTP (8 shard URLs at once, as the CLI does)', async () => {
     const DS = `/data-staging/v1/external/${stack.workspace}`;
     for (let round = 0; round < 10; round++) {
-      const res = await Promise.all(Array.from({ length: 8 }, () => stack.call('POST', `${DS}/batches/race-${round}/bulk-upload/image-files?displayName=race`)));
-      expect(res.map((r) => r.status), JSON.stringify(res.find((r) => r.status !== 200)?.json)).toEqual(Array(8).fill(200));
+      const res = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          stack.call('POST', `${DS}/batches/race-${round}/bulk-upload/image-files?displayName=race`),
+        ),
+      );
+      expect(
+        res.map((r) => r.status),
+        JSON.stringify(res.find((r) => r.status !== 200)?.json),
+      ).toEqual(Array(8).fill(200));
     }
   });
 
@@ -124,26 +155,53 @@ describe('webhook delivery survives failures and a scheduler restart', () => {
     await new Promise<void>((r) => files.listen(0, '127.0.0.1', r));
     try {
       const base = `http://127.0.0.1:${(files.address() as AddressInfo).port}`;
-      const res = await stack.call('POST', `${DS}/batches/refs-e2e/bulk-upload/image-references?displayName=refs`, {
-        imageReferences: [
-          { name: 'a.jpg', url: `${base}/a` },
-          { name: 'b.jpg', url: `${base}/b` },
-          { name: 'meta.jpg', url: 'http://169.254.169.254/latest/meta-data/' },
-        ],
-        ingestId: 'refs-e2e',
-        notificationsURL: url,
-        notificationCategories: ['ingest-status', 'files-status'],
-      });
+      const res = await stack.call(
+        'POST',
+        `${DS}/batches/refs-e2e/bulk-upload/image-references?displayName=refs`,
+        {
+          imageReferences: [
+            { name: 'a.jpg', url: `${base}/a` },
+            { name: 'b.jpg', url: `${base}/b` },
+            { name: 'meta.jpg', url: 'http://169.254.169.254/latest/meta-data/' },
+          ],
+          ingestId: 'refs-e2e',
+          notificationsURL: url,
+          notificationCategories: ['ingest-status', 'files-status'],
+        },
+      );
       expect(res.status).toBe(200);
       expect(res.json).toMatchObject({ ingestId: 'refs-e2e', duplicated: false });
-      await waitFor(async () => (await stack.call('GET', `${DS}/batches/refs-e2e/count`)).json.count === 2, { timeoutMs: 30_000, intervalMs: 100, message: '2 files' });
-      await waitFor(async () => received.some((r) => r.body.ingest_id === 'refs-e2e' && r.answered === 200 && r.body.notification.type === 'ingest-files-status-notification-v1'), {
+      await waitFor(async () => (await stack.call('GET', `${DS}/batches/refs-e2e/count`)).json.count === 2, {
         timeoutMs: 30_000,
         intervalMs: 100,
-        message: 'files-status delivered',
+        message: '2 files',
       });
-      const filesEvt = received.find((r) => r.body.ingest_id === 'refs-e2e' && r.body.notification.type === 'ingest-files-status-notification-v1')!.body;
-      expect(filesEvt.notification.failed_files).toEqual([{ type: 'unsafe-url-detected', file_name: 'meta.jpg', reason: expect.stringContaining('169.254.169.254') }]);
+      await waitFor(
+        async () =>
+          received.some(
+            (r) =>
+              r.body.ingest_id === 'refs-e2e' &&
+              r.answered === 200 &&
+              r.body.notification.type === 'ingest-files-status-notification-v1',
+          ),
+        {
+          timeoutMs: 30_000,
+          intervalMs: 100,
+          message: 'files-status delivered',
+        },
+      );
+      const filesEvt = received.find(
+        (r) =>
+          r.body.ingest_id === 'refs-e2e' &&
+          r.body.notification.type === 'ingest-files-status-notification-v1',
+      )!.body;
+      expect(filesEvt.notification.failed_files).toEqual([
+        {
+          type: 'unsafe-url-detected',
+          file_name: 'meta.jpg',
+          reason: expect.stringContaining('169.254.169.254'),
+        },
+      ]);
     } finally {
       await new Promise((r) => files.close(r));
     }

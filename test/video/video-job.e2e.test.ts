@@ -3,11 +3,27 @@ import path from 'node:path';
 import { exportBatch } from '@visionbatch/cli';
 import { generateVideo } from '@visionbatch/models';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bp, client, ds, FAST_ENV, registerModelAndWorkflow, stages, waitTerminal, WORKFLOW_ID } from '../e2e/e2e-support.ts';
+import {
+  bp,
+  client,
+  ds,
+  FAST_ENV,
+  registerModelAndWorkflow,
+  stages,
+  WORKFLOW_ID,
+  waitTerminal,
+} from '../e2e/e2e-support.ts';
 import { Stack } from '../e2e/stack.ts';
 import { flushRedisTestDb, redisTestUrl, useTempDir } from '../support/helpers.ts';
 
-interface GtBox { trackId: number; class: string; x: number; y: number; width: number; height: number }
+interface GtBox {
+  trackId: number;
+  class: string;
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
 
 describe('video job: frames sub-sampled by maxVideoFPS, detections per frame', () => {
   let stack: Stack;
@@ -16,7 +32,11 @@ describe('video job: frames sub-sampled by maxVideoFPS, detections per frame', (
   beforeAll(async () => {
     dir = await useTempDir();
     await flushRedisTestDb();
-    stack = await Stack.create({ redisUrl: redisTestUrl(), dataDir: path.join(dir, 'data'), extraEnv: FAST_ENV });
+    stack = await Stack.create({
+      redisUrl: redisTestUrl(),
+      dataDir: path.join(dir, 'data'),
+      extraEnv: FAST_ENV,
+    });
     await stack.start('api');
     await stack.start('scheduler');
     await stack.start('worker', 'worker', { VB_WORKER_SLOTS: '1' });
@@ -24,7 +44,10 @@ describe('video job: frames sub-sampled by maxVideoFPS, detections per frame', (
     const clip = path.join(dir, 'clip.mp4');
     const v = await generateVideo({ path: clip, seconds: 2, fps: 30, width: 640, height: 360, seed: 5 });
     gt = JSON.parse(await readFile(v.groundTruthPath, 'utf8'));
-    const r = await stack.call('POST', `${ds(stack)}/batches/clips/upload/video?fileName=clip.mp4&displayName=clips`);
+    const r = await stack.call(
+      'POST',
+      `${ds(stack)}/batches/clips/upload/video?fileName=clip.mp4&displayName=clips`,
+    );
     expect(r.status).toBe(200);
     const put = await fetch(r.json.signedURLDetails.uploadURL, { method: 'PUT', body: await readFile(clip) });
     expect(put.status).toBe(200);
@@ -36,7 +59,13 @@ describe('video job: frames sub-sampled by maxVideoFPS, detections per frame', (
       type: 'simple-video-processing-v1',
       jobInput: { type: 'staging-batch-input-v1', batchId: 'clips' },
       computeConfiguration: { type: 'compute-configuration-v2' },
-      processingSpecification: { type: 'workflows-processing-specification-v1', workspace: stack.workspace, workflowId: WORKFLOW_ID, persistImagesOutputs: false, maxVideoFPS: 5 },
+      processingSpecification: {
+        type: 'workflows-processing-specification-v1',
+        workspace: stack.workspace,
+        workflowId: WORKFLOW_ID,
+        persistImagesOutputs: false,
+        maxVideoFPS: 5,
+      },
     };
     const created = await stack.call('POST', `${bp(stack)}/jobs/video-1`, body);
     expect(created.status, JSON.stringify(created.json)).toBe(200);
@@ -44,11 +73,21 @@ describe('video job: frames sub-sampled by maxVideoFPS, detections per frame', (
     expect(job.error, JSON.stringify(job.lastNotification)).toBe(false);
     const exp = (await stages(stack, 'video-1')).find((s) => s.processingStageName === 'export');
     const target = path.join(dir, 'out');
-    await exportBatch(client(stack), { batchId: exp.outputBatches[0], targetDir: target, progress: { silent: true }, log: () => {} });
+    await exportBatch(client(stack), {
+      batchId: exp.outputBatches[0],
+      targetDir: target,
+      progress: { silent: true },
+      log: () => {},
+    });
     const { readdir } = await import('node:fs/promises');
-    const files = (await readdir(target, { recursive: true })).filter((f) => String(f).endsWith('.jsonl') && !path.basename(String(f)).startsWith('.'));
+    const files = (await readdir(target, { recursive: true })).filter(
+      (f) => String(f).endsWith('.jsonl') && !path.basename(String(f)).startsWith('.'),
+    );
     expect(files).toHaveLength(1);
-    const rows = (await readFile(path.join(target, String(files[0])), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const rows = (await readFile(path.join(target, String(files[0])), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(rows.map((r) => r.frame_number)).toEqual([1, 7, 13, 19, 25, 31, 37, 43, 49, 55]);
     expect(rows[1].frame_timestamp).toBe(new Date(200).toISOString());
     expect(rows.every((r) => r.video === 'clip.mp4')).toBe(true);
@@ -57,7 +96,13 @@ describe('video job: frames sub-sampled by maxVideoFPS, detections per frame', (
     let matched = 0;
     for (const r of rows) {
       const truth = gt.frames[String(r.frame_number - 1)];
-      const preds = r.predictions.predictions as Array<{ class: string; x: number; y: number; width: number; height: number }>;
+      const preds = r.predictions.predictions as Array<{
+        class: string;
+        x: number;
+        y: number;
+        width: number;
+        height: number;
+      }>;
       expect(preds.length, `frame ${r.frame_number}`).toBe(truth.length);
       for (const t of truth) {
         const p = preds.find((q) => q.class === t.class);

@@ -117,7 +117,8 @@ export class BatchesRepo {
     )) as [string, string];
     // An expired batch still holding keys is replaced only after the collector removed it (checked
     // inside the script, so two racing first uploads never see each other's fresh batch as stale).
-    if (type === '__expired__') throw Errors.conflict(`batch "${batchId}" has expired and is being removed; use another batch id`);
+    if (type === '__expired__')
+      throw Errors.conflict(`batch "${batchId}" has expired and is being removed; use another batch id`);
     if (type !== init.batchType || content !== init.contentType) {
       throw Errors.conflict(
         `batch "${batchId}" is a ${type} of ${content}; it cannot take a ${init.batchType} upload of ${init.contentType}`,
@@ -157,9 +158,18 @@ export class BatchesRepo {
     pageSize: number,
   ): Promise<Page<{ name: string; file: FileRecord }>> {
     const min = token ? `(${token}` : '-';
-    const names = await this.redis.zrangebylex(keys.batchFiles(ws, batchId, part), min, '+', 'LIMIT', 0, pageSize + 1);
+    const names = await this.redis.zrangebylex(
+      keys.batchFiles(ws, batchId, part),
+      min,
+      '+',
+      'LIMIT',
+      0,
+      pageSize + 1,
+    );
     const pageNames = names.slice(0, pageSize);
-    const metas = pageNames.length ? await this.redis.hmget(keys.batchFileMeta(ws, batchId, part), ...pageNames) : [];
+    const metas = pageNames.length
+      ? await this.redis.hmget(keys.batchFileMeta(ws, batchId, part), ...pageNames)
+      : [];
     const items = pageNames.map((name, i) => ({
       name,
       file: (metas[i] ? JSON.parse(metas[i] as string) : { contentType: 'unknown', size: 0 }) as FileRecord,
@@ -168,10 +178,22 @@ export class BatchesRepo {
   }
 
   /** Streams every file name of a part in order, a page at a time (bounded memory). */
-  async *iterateFileNames(ws: string, batchId: string, part: string, pageSize = 5000): AsyncGenerator<string[]> {
+  async *iterateFileNames(
+    ws: string,
+    batchId: string,
+    part: string,
+    pageSize = 5000,
+  ): AsyncGenerator<string[]> {
     let min = '-';
     for (;;) {
-      const names = await this.redis.zrangebylex(keys.batchFiles(ws, batchId, part), min, '+', 'LIMIT', 0, pageSize);
+      const names = await this.redis.zrangebylex(
+        keys.batchFiles(ws, batchId, part),
+        min,
+        '+',
+        'LIMIT',
+        0,
+        pageSize,
+      );
       if (names.length === 0) return;
       yield names;
       if (names.length < pageSize) return;
@@ -221,9 +243,19 @@ export class BatchesRepo {
    * Shards in registration order; registrations that never received their tar within
    * `orphanAfterMs` are left out (a retried URL request leaves such orphans, spec §2.10).
    */
-  async listShards(ws: string, batchId: string, token: string | null, pageSize: number, orphanAfterMs: number): Promise<Page<ShardRecord>> {
+  async listShards(
+    ws: string,
+    batchId: string,
+    token: string | null,
+    pageSize: number,
+    orphanAfterMs: number,
+  ): Promise<Page<ShardRecord>> {
     const offset = token ? Number.parseInt(token, 10) || 0 : 0;
-    const ids = await this.redis.zrange(keys.batchShardOrder(ws, batchId), String(offset), String(offset + pageSize));
+    const ids = await this.redis.zrange(
+      keys.batchShardOrder(ws, batchId),
+      String(offset),
+      String(offset + pageSize),
+    );
     const page = ids.slice(0, pageSize);
     const raw = page.length ? await this.redis.hmget(keys.batchShards(ws, batchId), ...page) : [];
     const now = this.clock.now();
@@ -248,7 +280,12 @@ export class BatchesRepo {
   }
 
   /** Marks a recorded ingest as failed as a whole (bad references file, refused URL). */
-  async setIngestFailure(ws: string, batchId: string, digest: string, error: { type: string; reason: string }): Promise<void> {
+  async setIngestFailure(
+    ws: string,
+    batchId: string,
+    digest: string,
+    error: { type: string; reason: string },
+  ): Promise<void> {
     const rec = await this.getIngest(ws, batchId, digest);
     if (rec) await this.redis.hset(keys.batchIngests(ws, batchId), digest, JSON.stringify({ ...rec, error }));
   }
@@ -257,7 +294,14 @@ export class BatchesRepo {
 
   /** Up to `limit` batches whose expiry time has passed, as `{ws, batchId}`, oldest expiry first. */
   async expired(now: number, limit = 100): Promise<Array<{ ws: string; batchId: string }>> {
-    const members = await this.redis.zrangebyscore(keys.batchExpiry(), '-inf', String(now), 'LIMIT', 0, limit);
+    const members = await this.redis.zrangebyscore(
+      keys.batchExpiry(),
+      '-inf',
+      String(now),
+      'LIMIT',
+      0,
+      limit,
+    );
     return members.flatMap((m) => {
       const slash = m.lastIndexOf('/');
       return slash > 0 ? [{ ws: m.slice(0, slash), batchId: m.slice(slash + 1) }] : [];
@@ -288,6 +332,8 @@ export class BatchesRepo {
 
   /** All shard records of a batch (for ingest bookkeeping). */
   async allShards(ws: string, batchId: string): Promise<ShardRecord[]> {
-    return Object.values(await this.redis.hgetall(keys.batchShards(ws, batchId))).map((v) => JSON.parse(v) as ShardRecord);
+    return Object.values(await this.redis.hgetall(keys.batchShards(ws, batchId))).map(
+      (v) => JSON.parse(v) as ShardRecord,
+    );
   }
 }

@@ -20,48 +20,238 @@ export interface ConfigEntry {
 const DEV_KEY = 'vb_dev_key:demo';
 
 export const CONFIG_SPEC: readonly ConfigEntry[] = [
-  { name: 'VB_DATA_DIR', default: './.data', usedBy: 'all', doc: 'Local state: Redis data (local stack), the `fs` object store, logs, pid files.' },
-  { name: 'VB_LOG_LEVEL', default: 'info', usedBy: 'all', doc: 'pino log level (`fatal` … `trace`, `silent`).' },
-  { name: 'VB_REDIS_URL', default: 'redis://127.0.0.1:6380', usedBy: 'all', doc: 'Redis for state and queues. `visionbatch up` starts its own Redis on VB_REDIS_PORT when this is unset.' },
-  { name: 'VB_REDIS_PORT', default: '6380', usedBy: 'visionbatch up', doc: 'Port of the Redis that `visionbatch up` starts (ignored when VB_REDIS_URL is set).' },
-  { name: 'VB_API_HOST', default: '127.0.0.1', usedBy: 'api', doc: 'Interface the api binds (`0.0.0.0` in containers).' },
-  { name: 'VB_API_PORT', default: '8080', usedBy: 'api, up', doc: 'HTTP port of the api (Roboflow-compatible REST, signed URLs, /metrics).' },
-  { name: 'VB_PUBLIC_URL', default: 'http://127.0.0.1:${VB_API_PORT}', usedBy: 'api', doc: 'Absolute base URL clients reach the api at; signed upload/download URLs are minted under it.' },
-  { name: 'VB_MOUNT_PREFIX', default: '', usedBy: 'api', doc: 'Path prefix the API is mounted under (e.g. `/rf`), for base URLs with a path.' },
-  { name: 'VB_API_KEYS', default: DEV_KEY, usedBy: 'api', doc: 'Comma-separated `key:workspace` pairs. The default development key is `vb_dev_key` for workspace `demo`; set your own in production.' },
-  { name: 'VB_PUBLISHABLE_KEYS', default: '', usedBy: 'scheduler', doc: 'Comma-separated `workspace:publishableKey` pairs sent as `Authorization` on webhooks (default: `pk_<workspace>`).' },
-  { name: 'VB_URL_SIGNING_SECRET', default: '(random per data dir)', usedBy: 'api', doc: 'HMAC secret for signed upload/download URLs. Defaults to a random secret stored in VB_DATA_DIR/url-signing.secret.' },
-  { name: 'VB_UPLOAD_URL_TTL_S', default: '3600', usedBy: 'api', doc: 'Validity of signed upload URLs, seconds.' },
-  { name: 'VB_DOWNLOAD_URL_TTL_S', default: '3600', usedBy: 'api', doc: 'Validity of signed download URLs, seconds (the spec asks for at least one hour).' },
-  { name: 'VB_MAX_IMAGE_BYTES', default: '20971520', usedBy: 'api, scheduler', doc: 'Largest single image accepted (20 MiB, as Roboflow).' },
-  { name: 'VB_MAX_UPLOAD_BYTES', default: '2147483648', usedBy: 'api', doc: 'Largest body accepted on a signed upload URL (videos, tar shards).' },
-  { name: 'VB_BATCH_TTL_S', default: '604800', usedBy: 'api, scheduler', doc: 'Lifetime of staged batches (7 days).' },
-  { name: 'VB_URL_ALLOWLIST', default: '', usedBy: 'scheduler', doc: 'Comma-separated CIDRs, IPs, host names or `*.suffix`es that reference-ingest downloads may reach even though they are private/loopback (the SSRF guard refuses those otherwise).' },
-  { name: 'VB_REFERENCE_CONCURRENCY', default: '8', usedBy: 'scheduler', doc: 'Parallel downloads per reference ingest.' },
-  { name: 'VB_BATCH_GC_INTERVAL_S', default: '60', usedBy: 'scheduler', doc: 'How often the scheduler removes expired batches (objects and Redis keys).' },
-  { name: 'VB_STORE_DRIVER', default: 'fs', usedBy: 'all', doc: 'Object store driver: `fs` (a local directory) or `s3` (MinIO, S3, R2 through the minio client).' },
-  { name: 'VB_STORE_FS_DIR', default: '${VB_DATA_DIR}/objects', usedBy: 'all', doc: 'Root of the `fs` store.' },
-  { name: 'VB_S3_ENDPOINT', default: '', usedBy: 'all', doc: 'S3 endpoint URL for the `s3` driver, e.g. `http://minio:9000`.' },
+  {
+    name: 'VB_DATA_DIR',
+    default: './.data',
+    usedBy: 'all',
+    doc: 'Local state: Redis data (local stack), the `fs` object store, logs, pid files.',
+  },
+  {
+    name: 'VB_LOG_LEVEL',
+    default: 'info',
+    usedBy: 'all',
+    doc: 'pino log level (`fatal` … `trace`, `silent`).',
+  },
+  {
+    name: 'VB_REDIS_URL',
+    default: 'redis://127.0.0.1:6380',
+    usedBy: 'all',
+    doc: 'Redis for state and queues. `visionbatch up` starts its own Redis on VB_REDIS_PORT when this is unset.',
+  },
+  {
+    name: 'VB_REDIS_PORT',
+    default: '6380',
+    usedBy: 'visionbatch up',
+    doc: 'Port of the Redis that `visionbatch up` starts (ignored when VB_REDIS_URL is set).',
+  },
+  {
+    name: 'VB_API_HOST',
+    default: '127.0.0.1',
+    usedBy: 'api',
+    doc: 'Interface the api binds (`0.0.0.0` in containers).',
+  },
+  {
+    name: 'VB_API_PORT',
+    default: '8080',
+    usedBy: 'api, up',
+    doc: 'HTTP port of the api (Roboflow-compatible REST, signed URLs, /metrics).',
+  },
+  {
+    name: 'VB_PUBLIC_URL',
+    default: 'http://127.0.0.1:${VB_API_PORT}',
+    usedBy: 'api',
+    doc: 'Absolute base URL clients reach the api at; signed upload/download URLs are minted under it.',
+  },
+  {
+    name: 'VB_MOUNT_PREFIX',
+    default: '',
+    usedBy: 'api',
+    doc: 'Path prefix the API is mounted under (e.g. `/rf`), for base URLs with a path.',
+  },
+  {
+    name: 'VB_API_KEYS',
+    default: DEV_KEY,
+    usedBy: 'api',
+    doc: 'Comma-separated `key:workspace` pairs. The default development key is `vb_dev_key` for workspace `demo`; set your own in production.',
+  },
+  {
+    name: 'VB_PUBLISHABLE_KEYS',
+    default: '',
+    usedBy: 'scheduler',
+    doc: 'Comma-separated `workspace:publishableKey` pairs sent as `Authorization` on webhooks (default: `pk_<workspace>`).',
+  },
+  {
+    name: 'VB_URL_SIGNING_SECRET',
+    default: '(random per data dir)',
+    usedBy: 'api',
+    doc: 'HMAC secret for signed upload/download URLs. Defaults to a random secret stored in VB_DATA_DIR/url-signing.secret.',
+  },
+  {
+    name: 'VB_UPLOAD_URL_TTL_S',
+    default: '3600',
+    usedBy: 'api',
+    doc: 'Validity of signed upload URLs, seconds.',
+  },
+  {
+    name: 'VB_DOWNLOAD_URL_TTL_S',
+    default: '3600',
+    usedBy: 'api',
+    doc: 'Validity of signed download URLs, seconds (the spec asks for at least one hour).',
+  },
+  {
+    name: 'VB_MAX_IMAGE_BYTES',
+    default: '20971520',
+    usedBy: 'api, scheduler',
+    doc: 'Largest single image accepted (20 MiB, as Roboflow).',
+  },
+  {
+    name: 'VB_MAX_UPLOAD_BYTES',
+    default: '2147483648',
+    usedBy: 'api',
+    doc: 'Largest body accepted on a signed upload URL (videos, tar shards).',
+  },
+  {
+    name: 'VB_BATCH_TTL_S',
+    default: '604800',
+    usedBy: 'api, scheduler',
+    doc: 'Lifetime of staged batches (7 days).',
+  },
+  {
+    name: 'VB_URL_ALLOWLIST',
+    default: '',
+    usedBy: 'scheduler',
+    doc: 'Comma-separated CIDRs, IPs, host names or `*.suffix`es that reference-ingest downloads may reach even though they are private/loopback (the SSRF guard refuses those otherwise).',
+  },
+  {
+    name: 'VB_REFERENCE_CONCURRENCY',
+    default: '8',
+    usedBy: 'scheduler',
+    doc: 'Parallel downloads per reference ingest.',
+  },
+  {
+    name: 'VB_BATCH_GC_INTERVAL_S',
+    default: '60',
+    usedBy: 'scheduler',
+    doc: 'How often the scheduler removes expired batches (objects and Redis keys).',
+  },
+  {
+    name: 'VB_STORE_DRIVER',
+    default: 'fs',
+    usedBy: 'all',
+    doc: 'Object store driver: `fs` (a local directory) or `s3` (MinIO, S3, R2 through the minio client).',
+  },
+  {
+    name: 'VB_STORE_FS_DIR',
+    default: '${VB_DATA_DIR}/objects',
+    usedBy: 'all',
+    doc: 'Root of the `fs` store.',
+  },
+  {
+    name: 'VB_S3_ENDPOINT',
+    default: '',
+    usedBy: 'all',
+    doc: 'S3 endpoint URL for the `s3` driver, e.g. `http://minio:9000`.',
+  },
   { name: 'VB_S3_ACCESS_KEY', default: '', usedBy: 'all', doc: 'S3 access key.' },
   { name: 'VB_S3_SECRET_KEY', default: '', usedBy: 'all', doc: 'S3 secret key.' },
-  { name: 'VB_S3_BUCKET', default: 'visionbatch', usedBy: 'all', doc: 'Bucket holding every object (created when missing).' },
+  {
+    name: 'VB_S3_BUCKET',
+    default: 'visionbatch',
+    usedBy: 'all',
+    doc: 'Bucket holding every object (created when missing).',
+  },
   { name: 'VB_S3_REGION', default: 'us-east-1', usedBy: 'all', doc: 'S3 region.' },
-  { name: 'VB_SCHEDULER_GRPC_HOST', default: '127.0.0.1', usedBy: 'scheduler', doc: 'Interface the scheduler gRPC server binds.' },
-  { name: 'VB_SCHEDULER_GRPC_PORT', default: '50051', usedBy: 'scheduler', doc: 'gRPC port of the scheduler (submit/abort/restart, machine leases).' },
-  { name: 'VB_SCHEDULER_URL', default: '127.0.0.1:${VB_SCHEDULER_GRPC_PORT}', usedBy: 'api, worker', doc: 'host:port where api and workers reach the scheduler over gRPC.' },
-  { name: 'VB_SCHEDULER_HTTP_PORT', default: '8081', usedBy: 'scheduler', doc: 'HTTP port of the scheduler for /healthz, /readyz and /metrics.' },
-  { name: 'VB_SCHEDULER_TICK_MS', default: '250', usedBy: 'scheduler', doc: 'How often the scheduler reconciles running jobs.' },
-  { name: 'VB_WORKER_HTTP_PORT', default: '8082', usedBy: 'worker', doc: 'HTTP port of a worker for /healthz, /readyz and /metrics (0 = any free port).' },
-  { name: 'VB_WORKER_POOL', default: 'cpu', usedBy: 'worker', doc: 'Pool (machine type) of this worker machine: `cpu` or `gpu`.' },
+  {
+    name: 'VB_SCHEDULER_GRPC_HOST',
+    default: '127.0.0.1',
+    usedBy: 'scheduler',
+    doc: 'Interface the scheduler gRPC server binds.',
+  },
+  {
+    name: 'VB_SCHEDULER_GRPC_PORT',
+    default: '50051',
+    usedBy: 'scheduler',
+    doc: 'gRPC port of the scheduler (submit/abort/restart, machine leases).',
+  },
+  {
+    name: 'VB_SCHEDULER_URL',
+    default: '127.0.0.1:${VB_SCHEDULER_GRPC_PORT}',
+    usedBy: 'api, worker',
+    doc: 'host:port where api and workers reach the scheduler over gRPC.',
+  },
+  {
+    name: 'VB_SCHEDULER_HTTP_PORT',
+    default: '8081',
+    usedBy: 'scheduler',
+    doc: 'HTTP port of the scheduler for /healthz, /readyz and /metrics.',
+  },
+  {
+    name: 'VB_SCHEDULER_TICK_MS',
+    default: '250',
+    usedBy: 'scheduler',
+    doc: 'How often the scheduler reconciles running jobs.',
+  },
+  {
+    name: 'VB_WORKER_HTTP_PORT',
+    default: '8082',
+    usedBy: 'worker',
+    doc: 'HTTP port of a worker for /healthz, /readyz and /metrics (0 = any free port).',
+  },
+  {
+    name: 'VB_WORKER_POOL',
+    default: 'cpu',
+    usedBy: 'worker',
+    doc: 'Pool (machine type) of this worker machine: `cpu` or `gpu`.',
+  },
   { name: 'VB_WORKER_ID', default: '(hostname-pid)', usedBy: 'worker', doc: 'Machine id of this worker.' },
-  { name: 'VB_WORKER_SLOTS', default: '', usedBy: 'worker', doc: 'Override of the job\'s `workersPerMachine` (task slots) on this machine.' },
-  { name: 'VB_WORKER_CACHE_DIR', default: '${VB_DATA_DIR}/worker-cache', usedBy: 'worker', doc: 'Local cache of model weights.' },
-  { name: 'VB_LEASE_TTL_MS', default: '15000', usedBy: 'scheduler, worker', doc: 'A machine lease expires when no heartbeat arrives for this long.' },
-  { name: 'VB_TASK_LOCK_MS', default: '30000', usedBy: 'worker', doc: 'BullMQ lock duration of a running task; a crashed worker\'s task runs again after about this long.' },
-  { name: 'VB_TASK_ATTEMPTS', default: '3', usedBy: 'scheduler', doc: 'Attempts per task before it counts as failed.' },
-  { name: 'VB_CPU_CREDITS_PER_HOUR', default: '1', usedBy: 'scheduler', doc: 'Credits billed per CPU machine-hour.' },
-  { name: 'VB_GPU_CREDITS_PER_HOUR', default: '4', usedBy: 'scheduler', doc: 'Credits billed per GPU machine-hour.' },
-  { name: 'VB_IMAGES_PER_TASK', default: '256', usedBy: 'scheduler', doc: 'Images per processing task (shard size).' },
+  {
+    name: 'VB_WORKER_SLOTS',
+    default: '',
+    usedBy: 'worker',
+    doc: "Override of the job's `workersPerMachine` (task slots) on this machine.",
+  },
+  {
+    name: 'VB_WORKER_CACHE_DIR',
+    default: '${VB_DATA_DIR}/worker-cache',
+    usedBy: 'worker',
+    doc: 'Local cache of model weights.',
+  },
+  {
+    name: 'VB_LEASE_TTL_MS',
+    default: '15000',
+    usedBy: 'scheduler, worker',
+    doc: 'A machine lease expires when no heartbeat arrives for this long.',
+  },
+  {
+    name: 'VB_TASK_LOCK_MS',
+    default: '30000',
+    usedBy: 'worker',
+    doc: "BullMQ lock duration of a running task; a crashed worker's task runs again after about this long.",
+  },
+  {
+    name: 'VB_TASK_ATTEMPTS',
+    default: '3',
+    usedBy: 'scheduler',
+    doc: 'Attempts per task before it counts as failed.',
+  },
+  {
+    name: 'VB_CPU_CREDITS_PER_HOUR',
+    default: '1',
+    usedBy: 'scheduler',
+    doc: 'Credits billed per CPU machine-hour.',
+  },
+  {
+    name: 'VB_GPU_CREDITS_PER_HOUR',
+    default: '4',
+    usedBy: 'scheduler',
+    doc: 'Credits billed per GPU machine-hour.',
+  },
+  {
+    name: 'VB_IMAGES_PER_TASK',
+    default: '256',
+    usedBy: 'scheduler',
+    doc: 'Images per processing task (shard size).',
+  },
 ] as const;
 
 export type StoreConfig =
@@ -148,7 +338,8 @@ function num(env: Env, name: string, dflt: number, min = 0): number {
 
 function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], dflt: T): T {
   const v = raw(env, name) ?? dflt;
-  if (!allowed.includes(v as T)) throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${v}"`);
+  if (!allowed.includes(v as T))
+    throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got "${v}"`);
   return v as T;
 }
 
@@ -165,9 +356,13 @@ function url(env: Env, name: string, dflt: string): string {
 function pairs(env: Env, name: string, dflt: string, what: string): Map<string, string> {
   const v = raw(env, name) ?? dflt;
   const out = new Map<string, string>();
-  for (const item of v.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const item of v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const i = item.indexOf(':');
-    if (i <= 0 || i === item.length - 1) throw new ConfigError(name, `expected ${what} pairs "a:b", got "${item}"`);
+    if (i <= 0 || i === item.length - 1)
+      throw new ConfigError(name, `expected ${what} pairs "a:b", got "${item}"`);
     out.set(item.slice(0, i), item.slice(i + 1));
   }
   return out;
@@ -204,13 +399,20 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const keys = pairs(env, 'VB_API_KEYS', DEV_KEY, 'key:workspace');
   for (const ws of keys.values()) {
-    if (!/^[A-Za-z0-9_-]{1,64}$/.test(ws)) throw new ConfigError('VB_API_KEYS', `workspace "${ws}" must match [A-Za-z0-9_-]{1,64}`);
+    if (!/^[A-Za-z0-9_-]{1,64}$/.test(ws))
+      throw new ConfigError('VB_API_KEYS', `workspace "${ws}" must match [A-Za-z0-9_-]{1,64}`);
   }
   const mountPrefix = (raw(env, 'VB_MOUNT_PREFIX') ?? '').replace(/\/+$/, '');
-  if (mountPrefix && !mountPrefix.startsWith('/')) throw new ConfigError('VB_MOUNT_PREFIX', 'must start with "/"');
+  if (mountPrefix && !mountPrefix.startsWith('/'))
+    throw new ConfigError('VB_MOUNT_PREFIX', 'must start with "/"');
   const config: Config = {
     dataDir,
-    logLevel: oneOf(env, 'VB_LOG_LEVEL', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+    logLevel: oneOf(
+      env,
+      'VB_LOG_LEVEL',
+      ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
+      'info',
+    ),
     redisUrl: url(env, 'VB_REDIS_URL', `redis://127.0.0.1:${int(env, 'VB_REDIS_PORT', 6380, 1, 65535)}`),
     redisPort: int(env, 'VB_REDIS_PORT', 6380, 1, 65535),
     api: {
@@ -238,16 +440,23 @@ export function loadConfig(env: Env = process.env): Config {
       httpPort: int(env, 'VB_SCHEDULER_HTTP_PORT', 8081, 0, 65535),
       tickMs: int(env, 'VB_SCHEDULER_TICK_MS', 250, 10),
       taskAttempts: int(env, 'VB_TASK_ATTEMPTS', 3, 1, 100),
-      creditsPerHour: { cpu: num(env, 'VB_CPU_CREDITS_PER_HOUR', 1), gpu: num(env, 'VB_GPU_CREDITS_PER_HOUR', 4) },
+      creditsPerHour: {
+        cpu: num(env, 'VB_CPU_CREDITS_PER_HOUR', 1),
+        gpu: num(env, 'VB_GPU_CREDITS_PER_HOUR', 4),
+      },
       publishableKeys: pairs(env, 'VB_PUBLISHABLE_KEYS', '', 'workspace:key'),
-      urlAllowlist: (raw(env, 'VB_URL_ALLOWLIST') ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+      urlAllowlist: (raw(env, 'VB_URL_ALLOWLIST') ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
       referenceConcurrency: int(env, 'VB_REFERENCE_CONCURRENCY', 8, 1, 64),
     },
     worker: {
       httpPort: int(env, 'VB_WORKER_HTTP_PORT', 8082, 0, 65535),
       pool: oneOf(env, 'VB_WORKER_POOL', ['cpu', 'gpu'] as const, 'cpu'),
       id: raw(env, 'VB_WORKER_ID') ?? `${os.hostname()}-${process.pid}`,
-      slotsOverride: raw(env, 'VB_WORKER_SLOTS') === undefined ? null : int(env, 'VB_WORKER_SLOTS', 1, 1, 256),
+      slotsOverride:
+        raw(env, 'VB_WORKER_SLOTS') === undefined ? null : int(env, 'VB_WORKER_SLOTS', 1, 1, 256),
       cacheDir: path.resolve(raw(env, 'VB_WORKER_CACHE_DIR') ?? path.join(dataDir, 'worker-cache')),
       taskLockMs: int(env, 'VB_TASK_LOCK_MS', 30_000, 1000),
     },

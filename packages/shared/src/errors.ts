@@ -21,7 +21,11 @@ export class VbError extends Error {
 }
 
 const make =
-  <A extends unknown[]>(code: string, status: number, render: (...a: A) => [string, Record<string, unknown>?]) =>
+  <A extends unknown[]>(
+    code: string,
+    status: number,
+    render: (...a: A) => [string, Record<string, unknown>?],
+  ) =>
   (...args: A): VbError => {
     const [message, details] = render(...args);
     return new VbError(code, status, message, details);
@@ -38,16 +42,29 @@ export const Errors = {
   badSignature: make('VB_ERR_BAD_SIGNATURE', 403, (why: string) => [`signed URL refused: ${why}`]),
 
   // request validation
-  validation: make('VB_ERR_VALIDATION', 400, (field: string, problem: string) => [`${field}: ${problem}`, { field }]),
-  notFound: make('VB_ERR_NOT_FOUND', 404, (what: string, id: string) => [`${what} "${id}" not found`, { [what]: id }]),
-  routeNotFound: make('VB_ERR_ROUTE_NOT_FOUND', 404, (method: string, url: string) => [`no route ${method} ${url}`]),
-  conflict: make('VB_ERR_CONFLICT', 409, (message: string, details?: Record<string, unknown>) => [message, details]),
+  validation: make('VB_ERR_VALIDATION', 400, (field: string, problem: string) => [
+    `${field}: ${problem}`,
+    { field },
+  ]),
+  notFound: make('VB_ERR_NOT_FOUND', 404, (what: string, id: string) => [
+    `${what} "${id}" not found`,
+    { [what]: id },
+  ]),
+  routeNotFound: make('VB_ERR_ROUTE_NOT_FOUND', 404, (method: string, url: string) => [
+    `no route ${method} ${url}`,
+  ]),
+  conflict: make('VB_ERR_CONFLICT', 409, (message: string, details?: Record<string, unknown>) => [
+    message,
+    details,
+  ]),
   payloadTooLarge: make('VB_ERR_PAYLOAD_TOO_LARGE', 413, (what: string, limit: number) => [
     `${what} larger than ${limit} bytes`,
     { limitBytes: limit },
   ]),
   unsupportedMedia: make('VB_ERR_UNSUPPORTED_MEDIA', 415, (message: string) => [message]),
-  notImplemented: make('VB_ERR_NOT_IMPLEMENTED', 501, (what: string) => [`${what} is not supported by visionbatch`]),
+  notImplemented: make('VB_ERR_NOT_IMPLEMENTED', 501, (what: string) => [
+    `${what} is not supported by visionbatch`,
+  ]),
 
   // dependencies
   unavailable: make('VB_ERR_UNAVAILABLE', 503, (what: string) => [`${what} is unavailable, retry shortly`]),

@@ -4,9 +4,18 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 
 /** Message shapes of proto/scheduler.proto (proto-loader keeps field names as written). */
-export interface JobRef { workspace: string; job_id: string }
-export interface Ack { ok: boolean; message: string }
-export interface LeaseRequest { machine_id: string; pool: string }
+export interface JobRef {
+  workspace: string;
+  job_id: string;
+}
+export interface Ack {
+  ok: boolean;
+  message: string;
+}
+export interface LeaseRequest {
+  machine_id: string;
+  pool: string;
+}
 export interface LeaseReply {
   granted: boolean;
   lease_id: string;
@@ -16,9 +25,18 @@ export interface LeaseReply {
   workers_per_machine: number;
   job_context_json: string;
 }
-export interface HeartbeatRequest { machine_id: string; lease_id: string }
-export interface HeartbeatReply { keep_going: boolean }
-export interface ReleaseRequest { machine_id: string; lease_id: string; reason: string }
+export interface HeartbeatRequest {
+  machine_id: string;
+  lease_id: string;
+}
+export interface HeartbeatReply {
+  keep_going: boolean;
+}
+export interface ReleaseRequest {
+  machine_id: string;
+  lease_id: string;
+  reason: string;
+}
 
 /** What the scheduler implements. */
 export interface SchedulerHandlers {
@@ -37,7 +55,9 @@ const PROTO = path.join(path.dirname(fileURLToPath(import.meta.url)), 'proto', '
 
 function loadService(): grpc.ServiceClientConstructor {
   const def = protoLoader.loadSync(PROTO, { keepCase: true, longs: Number, defaults: true, enums: String });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { visionbatch: { v1: { Scheduler: grpc.ServiceClientConstructor } } };
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    visionbatch: { v1: { Scheduler: grpc.ServiceClientConstructor } };
+  };
   return pkg.visionbatch.v1.Scheduler;
 }
 
@@ -56,13 +76,16 @@ export async function startSchedulerServer(
     impl[name] = (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
       (handlers[name] as (r: unknown) => Promise<unknown>)(call.request).then(
         (reply) => cb(null, reply),
-        (err: Error) => cb({ code: grpc.status.INTERNAL, details: err.message, name: err.name, message: err.message }),
+        (err: Error) =>
+          cb({ code: grpc.status.INTERNAL, details: err.message, name: err.name, message: err.message }),
       );
     };
   }
   server.addService(Service.service, impl);
   const bound = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
   );
   return { server, port: bound };
 }

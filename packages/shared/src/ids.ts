@@ -8,12 +8,14 @@ export const JOB_ID_RE = /^[a-z0-9_-]{1,20}$/;
 export const SAFE_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
 
 export function assertBatchId(id: string, field = 'batch_id'): string {
-  if (!BATCH_ID_RE.test(id)) throw Errors.validation(field, 'must match ^[a-z0-9_-]+$ and be 1-64 characters long');
+  if (!BATCH_ID_RE.test(id))
+    throw Errors.validation(field, 'must match ^[a-z0-9_-]+$ and be 1-64 characters long');
   return id;
 }
 
 export function assertJobId(id: string, field = 'job_id'): string {
-  if (!JOB_ID_RE.test(id)) throw Errors.validation(field, 'must match ^[a-z0-9_-]+$ and be 1-20 characters long');
+  if (!JOB_ID_RE.test(id))
+    throw Errors.validation(field, 'must match ^[a-z0-9_-]+$ and be 1-20 characters long');
   return id;
 }
 
@@ -34,6 +36,7 @@ export function isSafeFileName(name: string): boolean {
 }
 
 export function assertFileName(name: string, field = 'fileName'): string {
-  if (!isSafeFileName(name)) throw Errors.validation(field, 'must be a plain file name without path separators');
+  if (!isSafeFileName(name))
+    throw Errors.validation(field, 'must be a plain file name without path separators');
   return name;
 }

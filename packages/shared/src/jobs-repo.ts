@@ -2,7 +2,13 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { keys } from './redis-keys.ts';
 import { type Clock, iso } from './time.ts';
-import type { JobLog, JobStageDetails, ParametersOverride, TaskStatus, WorkflowProcessingJob } from './wire/batch-processing.ts';
+import type {
+  JobLog,
+  JobStageDetails,
+  ParametersOverride,
+  TaskStatus,
+  WorkflowProcessingJob,
+} from './wire/batch-processing.ts';
 
 export type JobState = 'queued' | 'running' | 'succeeded' | 'failed' | 'aborted';
 
@@ -47,13 +53,26 @@ export function definitionHash(def: unknown): string {
   return createHash('sha256').update(canonicalJson(def)).digest('hex');
 }
 
-const JSON_FIELDS = ['definition', 'plannedStages', 'lastNotification', 'restartOverrides', 'currentStage', 'deadlineAt'] as const;
+const JSON_FIELDS = [
+  'definition',
+  'plannedStages',
+  'lastNotification',
+  'restartOverrides',
+  'currentStage',
+  'deadlineAt',
+] as const;
 
 function encode(rec: Partial<JobRecord>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(rec)) {
     if (v === undefined) continue;
-    out[k] = (JSON_FIELDS as readonly string[]).includes(k) ? JSON.stringify(v) : typeof v === 'boolean' ? (v ? '1' : '0') : String(v);
+    out[k] = (JSON_FIELDS as readonly string[]).includes(k)
+      ? JSON.stringify(v)
+      : typeof v === 'boolean'
+        ? v
+          ? '1'
+          : '0'
+        : String(v);
   }
   return out;
 }
@@ -124,7 +143,12 @@ export class JobsRepo {
   }
 
   /** Marks a job terminal and takes it off the active set, in one transaction. */
-  async finish(ws: string, jobId: string, state: 'succeeded' | 'failed' | 'aborted', notification: string): Promise<void> {
+  async finish(
+    ws: string,
+    jobId: string,
+    state: 'succeeded' | 'failed' | 'aborted',
+    notification: string,
+  ): Promise<void> {
     await this.redis
       .multi()
       .hset(
@@ -158,12 +182,19 @@ export class JobsRepo {
   }
 
   /** Jobs newest first; token = offset. */
-  async list(ws: string, token: string | null, pageSize: number): Promise<{ items: JobRecord[]; next: string | null }> {
+  async list(
+    ws: string,
+    token: string | null,
+    pageSize: number,
+  ): Promise<{ items: JobRecord[]; next: string | null }> {
     const offset = token ? Number.parseInt(token, 10) || 0 : 0;
     const ids = await this.redis.zrevrange(keys.jobIndex(ws), offset, offset + pageSize);
     const page = ids.slice(0, pageSize);
     const recs = await Promise.all(page.map((id) => this.get(ws, id)));
-    return { items: recs.filter((r): r is JobRecord => r !== null), next: ids.length > pageSize ? String(offset + pageSize) : null };
+    return {
+      items: recs.filter((r): r is JobRecord => r !== null),
+      next: ids.length > pageSize ? String(offset + pageSize) : null,
+    };
   }
 
   // ---- stages ----
@@ -187,8 +218,21 @@ export class JobsRepo {
   // ---- tasks ----
 
   /** Records a task's running state (progress set, so the CLI counts it as registered). */
-  async taskProgress(ws: string, jobId: string, stage: string, taskId: string, progress: number, note: string): Promise<void> {
-    const st: TaskStatus = { taskId, notification: note, statusType: 'info', progress, eventTimestamp: iso(this.clock.now()) };
+  async taskProgress(
+    ws: string,
+    jobId: string,
+    stage: string,
+    taskId: string,
+    progress: number,
+    note: string,
+  ): Promise<void> {
+    const st: TaskStatus = {
+      taskId,
+      notification: note,
+      statusType: 'info',
+      progress,
+      eventTimestamp: iso(this.clock.now()),
+    };
     await this.redis.hset(keys.stageTasks(ws, jobId, stage), taskId, JSON.stringify(st));
   }
 
@@ -251,23 +295,41 @@ export class JobsRepo {
   }
 
   /** Task statuses in task-id order; token = the last task id of the previous page. */
-  async tasks(ws: string, jobId: string, stage: string, token: string | null, pageSize: number): Promise<{ items: TaskStatus[]; next: string | null }> {
+  async tasks(
+    ws: string,
+    jobId: string,
+    stage: string,
+    token: string | null,
+    pageSize: number,
+  ): Promise<{ items: TaskStatus[]; next: string | null }> {
     const h = await this.redis.hgetall(keys.stageTasks(ws, jobId, stage));
     const ids = Object.keys(h)
       .sort()
       .filter((id) => !token || id > token);
     const page = ids.slice(0, pageSize);
-    return { items: page.map((id) => JSON.parse(h[id]) as TaskStatus), next: ids.length > pageSize ? (page.at(-1) ?? null) : null };
+    return {
+      items: page.map((id) => JSON.parse(h[id]) as TaskStatus),
+      next: ids.length > pageSize ? (page.at(-1) ?? null) : null,
+    };
   }
 
   // ---- logs ----
 
   async log(ws: string, jobId: string, entry: Omit<JobLog, 'createdAt'>): Promise<void> {
-    await this.redis.rpush(keys.jobLogs(ws, jobId), JSON.stringify({ createdAt: iso(this.clock.now()), ...entry }));
+    await this.redis.rpush(
+      keys.jobLogs(ws, jobId),
+      JSON.stringify({ createdAt: iso(this.clock.now()), ...entry }),
+    );
   }
 
   /** Logs oldest first, optionally one severity; token = list offset. */
-  async logs(ws: string, jobId: string, severity: string | null, token: string | null, pageSize: number): Promise<{ items: JobLog[]; next: string | null }> {
+  async logs(
+    ws: string,
+    jobId: string,
+    severity: string | null,
+    token: string | null,
+    pageSize: number,
+  ): Promise<{ items: JobLog[]; next: string | null }> {
     let offset = token ? Number.parseInt(token, 10) || 0 : 0;
     const items: JobLog[] = [];
     const total = await this.redis.llen(keys.jobLogs(ws, jobId));

@@ -20,7 +20,8 @@ export async function startOpsServer(
     };
     try {
       if (path === '/healthz') return json(200, { status: 'ok' });
-      if (path === '/readyz') return (await ready()) ? json(200, { status: 'ready' }) : json(503, { status: 'not-ready' });
+      if (path === '/readyz')
+        return (await ready()) ? json(200, { status: 'ready' }) : json(503, { status: 'not-ready' });
       if (path === '/metrics') {
         const text = await metrics.metrics();
         res.writeHead(200, { 'content-type': metrics.contentType });

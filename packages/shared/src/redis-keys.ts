@@ -45,7 +45,8 @@ export const keys = {
   stageDone: (ws: string, jobId: string, stage: string) => k('job', ws, jobId, 'stage', stage, 'done'),
   stageFailed: (ws: string, jobId: string, stage: string) => k('job', ws, jobId, 'stage', stage, 'failed'),
   /** hash: per-stage file counters (filesOk, filesFailed) */
-  stageCounters: (ws: string, jobId: string, stage: string) => k('job', ws, jobId, 'stage', stage, 'counters'),
+  stageCounters: (ws: string, jobId: string, stage: string) =>
+    k('job', ws, jobId, 'stage', stage, 'counters'),
   /** list: JSON log entries, oldest first */
   jobLogs: (ws: string, jobId: string) => k('job', ws, jobId, 'logs'),
   /** hash: metered machine milliseconds by pool (cpu, gpu) */

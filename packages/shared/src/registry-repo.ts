@@ -32,7 +32,11 @@ export class RegistryRepo {
   constructor(private readonly redis: Redis) {}
 
   async putWorkflow(ws: string, rec: WorkflowRecord): Promise<void> {
-    await this.redis.multi().set(keys.workflow(ws, rec.workflowId), JSON.stringify(rec)).zadd(keys.workflowIndex(ws), '0', rec.workflowId).exec();
+    await this.redis
+      .multi()
+      .set(keys.workflow(ws, rec.workflowId), JSON.stringify(rec))
+      .zadd(keys.workflowIndex(ws), '0', rec.workflowId)
+      .exec();
   }
 
   async getWorkflow(ws: string, id: string): Promise<WorkflowRecord | null> {
@@ -45,12 +49,20 @@ export class RegistryRepo {
   }
 
   async deleteWorkflow(ws: string, id: string): Promise<boolean> {
-    const [[, n]] = (await this.redis.multi().del(keys.workflow(ws, id)).zrem(keys.workflowIndex(ws), id).exec()) as [[null, number]];
+    const [[, n]] = (await this.redis
+      .multi()
+      .del(keys.workflow(ws, id))
+      .zrem(keys.workflowIndex(ws), id)
+      .exec()) as [[null, number]];
     return n > 0;
   }
 
   async putModel(ws: string, rec: ModelRecord): Promise<void> {
-    await this.redis.multi().set(keys.model(ws, rec.modelId), JSON.stringify(rec)).zadd(keys.modelIndex(ws), '0', rec.modelId).exec();
+    await this.redis
+      .multi()
+      .set(keys.model(ws, rec.modelId), JSON.stringify(rec))
+      .zadd(keys.modelIndex(ws), '0', rec.modelId)
+      .exec();
   }
 
   async getModel(ws: string, modelId: string): Promise<ModelRecord | null> {
@@ -63,7 +75,11 @@ export class RegistryRepo {
   }
 
   async deleteModel(ws: string, modelId: string): Promise<boolean> {
-    const [[, n]] = (await this.redis.multi().del(keys.model(ws, modelId)).zrem(keys.modelIndex(ws), modelId).exec()) as [[null, number]];
+    const [[, n]] = (await this.redis
+      .multi()
+      .del(keys.model(ws, modelId))
+      .zrem(keys.modelIndex(ws), modelId)
+      .exec()) as [[null, number]];
     return n > 0;
   }
 }

@@ -21,7 +21,15 @@ export interface SignedGrant {
 export const SIGNED_PATH_PREFIX = '/signed/v1';
 
 function mac(secret: string, g: SignedGrant): Buffer {
-  const text = [g.method, g.workspace, g.batchId, g.part, g.name, g.purpose, String(Math.floor(g.expiresAt / 1000))].join('\n');
+  const text = [
+    g.method,
+    g.workspace,
+    g.batchId,
+    g.part,
+    g.name,
+    g.purpose,
+    String(Math.floor(g.expiresAt / 1000)),
+  ].join('\n');
   return createHmac('sha256', secret).update(text).digest();
 }
 
@@ -73,7 +81,8 @@ export function verifySigned(
   };
   const expected = mac(secret, grant);
   const given = Buffer.from(s, 'base64url');
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return { ok: false, reason: 'bad signature' };
+  if (given.length !== expected.length || !timingSafeEqual(given, expected))
+    return { ok: false, reason: 'bad signature' };
   if (grant.expiresAt < now) return { ok: false, reason: 'URL expired' };
   return { ok: true, grant };
 }

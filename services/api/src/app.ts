@@ -33,7 +33,8 @@ export function rewritePath(url: string, mountPrefix: string): string {
   let p = q < 0 ? url : url.slice(0, q);
   const rest = q < 0 ? '' : url.slice(q);
   p = p.replace(/\/{2,}/g, '/');
-  if (mountPrefix && (p === mountPrefix || p.startsWith(`${mountPrefix}/`))) p = p.slice(mountPrefix.length) || '/';
+  if (mountPrefix && (p === mountPrefix || p.startsWith(`${mountPrefix}/`)))
+    p = p.slice(mountPrefix.length) || '/';
   return p + rest;
 }
 

@@ -14,10 +14,21 @@ export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | VbError | Error, req, reply) => {
     let e: VbError;
     if (err instanceof VbError) e = err;
-    else if ('code' in err && err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') e = Errors.payloadTooLarge('request body', req.routeOptions.bodyLimit ?? 0);
-    else if ('code' in err && (err.code === 'FST_ERR_REQ_FILE_TOO_LARGE' || err.code === 'FST_REQ_FILE_TOO_LARGE')) e = Errors.payloadTooLarge('file', 0);
-    else if ('code' in err && err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') e = Errors.unsupportedMedia(err.message);
-    else if ('statusCode' in err && typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+    else if ('code' in err && err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+      e = Errors.payloadTooLarge('request body', req.routeOptions.bodyLimit ?? 0);
+    else if (
+      'code' in err &&
+      (err.code === 'FST_ERR_REQ_FILE_TOO_LARGE' || err.code === 'FST_REQ_FILE_TOO_LARGE')
+    )
+      e = Errors.payloadTooLarge('file', 0);
+    else if ('code' in err && err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+      e = Errors.unsupportedMedia(err.message);
+    else if (
+      'statusCode' in err &&
+      typeof err.statusCode === 'number' &&
+      err.statusCode >= 400 &&
+      err.statusCode < 500
+    ) {
       e = new VbError('VB_ERR_BAD_REQUEST', err.statusCode, err.message);
     } else {
       req.log.error({ err }, 'unhandled error');

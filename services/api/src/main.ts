@@ -5,10 +5,10 @@ import { JobsRepo } from '@visionbatch/shared/jobs-repo';
 import { createLogger } from '@visionbatch/shared/logger';
 import { createMetricsRegistry } from '@visionbatch/shared/metrics';
 import { createObjectStore } from '@visionbatch/shared/object-store/index';
+import { INGEST_QUEUE, QUEUE_PREFIX, type ShardIngestJob } from '@visionbatch/shared/queues';
 import { createRedis } from '@visionbatch/shared/redis';
 import { RegistryRepo } from '@visionbatch/shared/registry-repo';
 import { systemClock } from '@visionbatch/shared/time';
-import { INGEST_QUEUE, QUEUE_PREFIX, type ShardIngestJob } from '@visionbatch/shared/queues';
 import { Queue } from 'bullmq';
 import { buildApp } from './app.ts';
 import { loadUrlSecret } from './url-secret.ts';
@@ -23,7 +23,17 @@ const scheduler = createSchedulerClient(config.scheduler.url, 5000);
 const ingestQueue = new Queue<ShardIngestJob>(INGEST_QUEUE, { connection: redis, prefix: QUEUE_PREFIX });
 const enqueueShard = async (workspace: string, batchId: string, shardId: string) => {
   // jobId makes a retried PUT a no-op instead of a second indexing run.
-  await ingestQueue.add('shard', { workspace, batchId, shardId }, { jobId: `shard-${workspace}-${batchId}-${shardId}`, attempts: 5, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: 10_000, removeOnFail: 10_000 });
+  await ingestQueue.add(
+    'shard',
+    { workspace, batchId, shardId },
+    {
+      jobId: `shard-${workspace}-${batchId}-${shardId}`,
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 1000 },
+      removeOnComplete: 10_000,
+      removeOnFail: 10_000,
+    },
+  );
 };
 const deps = {
   config,

@@ -6,12 +6,14 @@ import { Errors } from '@visionbatch/shared/errors';
  */
 export async function validateWorkflowDefinition(_ws: string, def: Record<string, unknown>): Promise<void> {
   const version = def.version ?? '1.0';
-  if (typeof version !== 'string' || !/^1(\.\d+){0,2}$/.test(version)) throw Errors.validation('version', 'only 1.x workflow definitions are supported');
+  if (typeof version !== 'string' || !/^1(\.\d+){0,2}$/.test(version))
+    throw Errors.validation('version', 'only 1.x workflow definitions are supported');
   const names = (arr: unknown[], what: string) => {
     const seen = new Set<string>();
     for (const [i, x] of arr.entries()) {
       const n = (x as { name?: unknown })?.name;
-      if (typeof n !== 'string' || !/^[A-Za-z0-9_-]+$/.test(n)) throw Errors.validation(`${what}[${i}].name`, 'must match [A-Za-z0-9_-]+');
+      if (typeof n !== 'string' || !/^[A-Za-z0-9_-]+$/.test(n))
+        throw Errors.validation(`${what}[${i}].name`, 'must match [A-Za-z0-9_-]+');
       if (seen.has(n)) throw Errors.validation(`${what}[${i}].name`, `duplicate name "${n}"`);
       seen.add(n);
     }
@@ -29,10 +31,13 @@ export async function validateWorkflowDefinition(_ws: string, def: Record<string
   };
   for (const s of def.steps as Array<Record<string, unknown>>) {
     for (const [field, v] of Object.entries(s)) {
-      if (Array.isArray(v)) v.forEach((x, i) => check(x, `steps.${String(s.name)}.${field}[${i}]`));
-      else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) check(x, `steps.${String(s.name)}.${field}.${k}`);
+      if (Array.isArray(v)) {
+        for (const [i, x] of v.entries()) check(x, `steps.${String(s.name)}.${field}[${i}]`);
+      } else if (v && typeof v === 'object')
+        for (const [k, x] of Object.entries(v)) check(x, `steps.${String(s.name)}.${field}.${k}`);
       else check(v, `steps.${String(s.name)}.${field}`);
     }
   }
-  for (const o of def.outputs as Array<Record<string, unknown>>) check(o.selector, `outputs.${String(o.name)}.selector`);
+  for (const o of def.outputs as Array<Record<string, unknown>>)
+    check(o.selector, `outputs.${String(o.name)}.selector`);
 }

@@ -12,7 +12,8 @@ export interface BatchGcDeps {
 }
 
 /** Prefix of the uploaded (not yet indexed) tar shards of a batch. */
-const shardTarsPrefix = (ws: string, batchId: string) => objectKeys.shardTar(ws, batchId, 'x').replace(/x\.tar$/, '');
+const shardTarsPrefix = (ws: string, batchId: string) =>
+  objectKeys.shardTar(ws, batchId, 'x').replace(/x\.tar$/, '');
 
 /**
  * Removes expired batches (spec §5.2: 7 days by default): their objects first (files of every part
@@ -31,7 +32,10 @@ export async function sweepExpiredBatches(d: BatchGcDeps, maxPerSweep = 100): Pr
       removed++;
       d.logger.info({ workspace: ws, batchId, objects: objects + tars }, 'expired batch removed');
     } catch (err) {
-      d.logger.warn({ workspace: ws, batchId, err: (err as Error).message }, 'expired batch removal failed; retried next sweep');
+      d.logger.warn(
+        { workspace: ws, batchId, err: (err as Error).message },
+        'expired batch removal failed; retried next sweep',
+      );
     }
   }
   return removed;

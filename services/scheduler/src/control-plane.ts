@@ -10,7 +10,15 @@ import type { JobDriver } from './job-driver.ts';
 import type { JobQueues } from './job-queues.ts';
 import type { LeaseStore } from './leases.ts';
 
-const NO_LEASE: LeaseReply = { granted: false, lease_id: '', workspace: '', job_id: '', queue_name: '', workers_per_machine: 0, job_context_json: '' };
+const NO_LEASE: LeaseReply = {
+  granted: false,
+  lease_id: '',
+  workspace: '',
+  job_id: '',
+  queue_name: '',
+  workers_per_machine: 0,
+  job_context_json: '',
+};
 
 export interface ControlPlaneDeps {
   jobs: JobsRepo;
@@ -54,7 +62,16 @@ export function controlPlane(d: ControlPlaneDeps): SchedulerHandlers {
         const ms = await d.leases.close(held);
         if (ms !== null) {
           d.meteredSeconds.inc({ pool: held.pool }, ms / 1000);
-          d.logger.info({ machineId: machine_id, jobId: held.jobId, leaseId: held.leaseId, billedMs: ms, reason: 'machine asked for a new lease' }, 'lease released');
+          d.logger.info(
+            {
+              machineId: machine_id,
+              jobId: held.jobId,
+              leaseId: held.leaseId,
+              billedMs: ms,
+              reason: 'machine asked for a new lease',
+            },
+            'lease released',
+          );
         }
       }
       await d.leases.machineSeen(machine_id, p);
@@ -65,7 +82,9 @@ export function controlPlane(d: ControlPlaneDeps): SchedulerHandlers {
         const def = effectiveDefinition(rec.definition, rec.restartOverrides);
         if (machineTypeOf(def) !== p) continue;
         const wpm = workersPerMachineOf(def);
-        const cap = def.maxParallelTasks ? Math.max(1, Math.ceil(def.maxParallelTasks / wpm)) : Number.POSITIVE_INFINITY;
+        const cap = def.maxParallelTasks
+          ? Math.max(1, Math.ceil(def.maxParallelTasks / wpm))
+          : Number.POSITIVE_INFINITY;
         const leased = await d.leases.countForJob(workspace, jobId);
         if (leased >= cap) continue;
         // Tasks still "active" while no machine holds the job were orphaned by a machine that died
@@ -85,7 +104,10 @@ export function controlPlane(d: ControlPlaneDeps): SchedulerHandlers {
           continue;
         }
         const lease = await d.leases.grant(machine_id, p, rec.workspace, rec.jobId);
-        d.logger.info({ machineId: machine_id, workspace: rec.workspace, jobId: rec.jobId, leaseId: lease.leaseId }, 'lease granted');
+        d.logger.info(
+          { machineId: machine_id, workspace: rec.workspace, jobId: rec.jobId, leaseId: lease.leaseId },
+          'lease granted',
+        );
         return {
           granted: true,
           lease_id: lease.leaseId,
@@ -110,7 +132,10 @@ export function controlPlane(d: ControlPlaneDeps): SchedulerHandlers {
       if (!lease || lease.machineId !== machine_id) return ok('no such lease');
       const ms = await d.leases.close(lease);
       if (ms !== null) d.meteredSeconds.inc({ pool: lease.pool }, ms / 1000);
-      d.logger.info({ machineId: machine_id, jobId: lease.jobId, leaseId: lease_id, billedMs: ms, reason }, 'lease released');
+      d.logger.info(
+        { machineId: machine_id, jobId: lease.jobId, leaseId: lease_id, billedMs: ms, reason },
+        'lease released',
+      );
       return ok();
     },
   };

@@ -1,7 +1,10 @@
 import type { ParametersOverride, WorkflowProcessingJob } from '@visionbatch/shared/wire/batch-processing';
 
 /** The job definition with every restart override applied, oldest first (spec §3.8). */
-export function effectiveDefinition(def: WorkflowProcessingJob, overrides: ParametersOverride[]): WorkflowProcessingJob {
+export function effectiveDefinition(
+  def: WorkflowProcessingJob,
+  overrides: ParametersOverride[],
+): WorkflowProcessingJob {
   let out: WorkflowProcessingJob = structuredClone(def);
   for (const o of overrides) {
     out = {
@@ -9,17 +12,22 @@ export function effectiveDefinition(def: WorkflowProcessingJob, overrides: Param
       computeConfiguration: {
         ...out.computeConfiguration,
         ...(o.computeConfiguration?.machineType ? { machineType: o.computeConfiguration.machineType } : {}),
-        ...(o.computeConfiguration?.workersPerMachine ? { workersPerMachine: o.computeConfiguration.workersPerMachine } : {}),
+        ...(o.computeConfiguration?.workersPerMachine
+          ? { workersPerMachine: o.computeConfiguration.workersPerMachine }
+          : {}),
       },
       ...(o.maxParallelTasks !== undefined ? { maxParallelTasks: o.maxParallelTasks } : {}),
-      ...(o.processingTimeoutSeconds !== undefined ? { processingTimeoutSeconds: Math.ceil(o.processingTimeoutSeconds) } : {}),
+      ...(o.processingTimeoutSeconds !== undefined
+        ? { processingTimeoutSeconds: Math.ceil(o.processingTimeoutSeconds) }
+        : {}),
       ...(o.maxImageFailureRate !== undefined ? { maxImageFailureRate: o.maxImageFailureRate } : {}),
     };
   }
   return out;
 }
 
-export const machineTypeOf = (def: WorkflowProcessingJob): 'cpu' | 'gpu' => def.computeConfiguration.machineType ?? 'cpu';
+export const machineTypeOf = (def: WorkflowProcessingJob): 'cpu' | 'gpu' =>
+  def.computeConfiguration.machineType ?? 'cpu';
 
 /** Task slots per machine (spec §3.4 [I]: default 4 for cpu, 1 for gpu). */
 export const workersPerMachineOf = (def: WorkflowProcessingJob): number =>

@@ -4,7 +4,11 @@ import type { JobContext } from '@visionbatch/shared/tasks';
 import { effectiveDefinition, machineTypeOf } from './effective-definition.ts';
 
 /** Resolves a step's `model_id` (a literal or `$inputs.x`) with the job's parameters. */
-function modelIdOf(step: Record<string, unknown>, params: Record<string, unknown>, inputs: Array<Record<string, unknown>>): string | null {
+function modelIdOf(
+  step: Record<string, unknown>,
+  params: Record<string, unknown>,
+  inputs: Array<Record<string, unknown>>,
+): string | null {
   const v = step.model_id;
   if (typeof v !== 'string') return null;
   if (!v.startsWith('$inputs.')) return v;

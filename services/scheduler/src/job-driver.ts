@@ -3,9 +3,9 @@ import type { Config } from '@visionbatch/shared/config';
 import type { JobRecord, JobsRepo, StageRecord } from '@visionbatch/shared/jobs-repo';
 import type { Logger } from '@visionbatch/shared/logger';
 import { taskJobId } from '@visionbatch/shared/queues';
+import type { ExportTask, ImageTask, Task, VideoTask } from '@visionbatch/shared/tasks';
 import { type Clock, iso } from '@visionbatch/shared/time';
 import type { WorkflowProcessingJob } from '@visionbatch/shared/wire/batch-processing';
-import type { ExportTask, ImageTask, Task, VideoTask } from '@visionbatch/shared/tasks';
 import { effectiveDefinition } from './effective-definition.ts';
 import type { JobQueues } from './job-queues.ts';
 import type { LeaseStore } from './leases.ts';
@@ -65,7 +65,8 @@ export class JobDriver {
   private async drive(ws: string, jobId: string): Promise<void> {
     const rec = await this.d.jobs.get(ws, jobId);
     if (!rec || rec.isTerminal) {
-      if (rec?.isTerminal) await this.d.jobs.finish(ws, jobId, rec.state as 'succeeded', String(rec.lastNotification ?? ''));
+      if (rec?.isTerminal)
+        await this.d.jobs.finish(ws, jobId, rec.state as 'succeeded', String(rec.lastNotification ?? ''));
       return;
     }
     const def = effectiveDefinition(rec.definition, rec.restartOverrides);
@@ -74,7 +75,11 @@ export class JobDriver {
       return;
     }
     if (rec.deadlineAt !== null && this.d.clock.now() > rec.deadlineAt) {
-      await this.fail(rec, `processing timeout of ${def.processingTimeoutSeconds} s exceeded`, 'processing-timeout');
+      await this.fail(
+        rec,
+        `processing timeout of ${def.processingTimeoutSeconds} s exceeded`,
+        'processing-timeout',
+      );
       return;
     }
     const stage = (await this.d.jobs.getStage(ws, jobId, rec.currentStage)) as Stage | null;
@@ -95,8 +100,17 @@ export class JobDriver {
     const now = iso(this.d.clock.now());
     if (failed > 0) {
       const files = await this.d.jobs.stageFileCounts(ws, jobId, stage.processingStageId);
-      await this.d.jobs.putStage(ws, jobId, { ...stage, statusType: 'error', notification: `${failed} of ${stage.tasksNumber} tasks failed`, lastEventTimestamp: now });
-      await this.fail(rec, `${failed} of ${stage.tasksNumber} tasks of stage ${stage.processingStageName} failed (${files.failed} files failed)`, 'stage-failed');
+      await this.d.jobs.putStage(ws, jobId, {
+        ...stage,
+        statusType: 'error',
+        notification: `${failed} of ${stage.tasksNumber} tasks failed`,
+        lastEventTimestamp: now,
+      });
+      await this.fail(
+        rec,
+        `${failed} of ${stage.tasksNumber} tasks of stage ${stage.processingStageName} failed (${files.failed} files failed)`,
+        'stage-failed',
+      );
       return;
     }
     const files = await this.d.jobs.stageFileCounts(ws, jobId, stage.processingStageId);
@@ -106,7 +120,14 @@ export class JobDriver {
       notification: { tasks: stage.tasksNumber, filesProcessed: files.ok, filesFailed: files.failed },
       lastEventTimestamp: now,
     });
-    await this.d.jobs.log(ws, jobId, { processingStageId: stage.processingStageId, taskId: null, severity: 'info', reportingModule: 'scheduler', logType: 'stage-finished', payload: { stage: stage.processingStageName, ...files } });
+    await this.d.jobs.log(ws, jobId, {
+      processingStageId: stage.processingStageId,
+      taskId: null,
+      severity: 'info',
+      reportingModule: 'scheduler',
+      logType: 'stage-finished',
+      payload: { stage: stage.processingStageName, ...files },
+    });
     if (stage.processingStageName === 'processing') await this.planExport(rec);
     else await this.succeed(rec);
   }
@@ -122,8 +143,17 @@ export class JobDriver {
     const per = isVideo ? 1 : this.d.config.limits.imagesPerTask;
     const tasksNumber = Math.max(1, Math.ceil(total / per));
     const outId = outputBatchId(jobId, 'processing');
-    await this.d.batches.ensure(ws, outId, { displayName: `${rec.name} processing results`, batchType: 'multipart-batch', contentType: 'mixed' });
-    await this.d.batches.setPart(ws, outId, { partName: 'results', partType: 'simple-batch', contentType: 'metadata', partDescription: `per-task results (${def.processingSpecification.aggregationFormat ?? 'jsonl'})` });
+    await this.d.batches.ensure(ws, outId, {
+      displayName: `${rec.name} processing results`,
+      batchType: 'multipart-batch',
+      contentType: 'mixed',
+    });
+    await this.d.batches.setPart(ws, outId, {
+      partName: 'results',
+      partType: 'simple-batch',
+      contentType: 'metadata',
+      partDescription: `per-task results (${def.processingSpecification.aggregationFormat ?? 'jsonl'})`,
+    });
     const prev = (await this.d.jobs.getStage(ws, jobId, 'processing')) as Stage | null;
     const stage: Stage = {
       processingStageId: 'processing',
@@ -138,9 +168,21 @@ export class JobDriver {
     };
     await this.d.jobs.putStage(ws, jobId, stage);
     const deadlineAt = def.processingTimeoutSeconds ? now + def.processingTimeoutSeconds * 1000 : null;
-    await this.d.jobs.update(ws, jobId, { state: 'running', currentStage: 'processing', deadlineAt: rec.deadlineAt ?? deadlineAt, lastNotification: 'processing' });
+    await this.d.jobs.update(ws, jobId, {
+      state: 'running',
+      currentStage: 'processing',
+      deadlineAt: rec.deadlineAt ?? deadlineAt,
+      lastNotification: 'processing',
+    });
     if (!prev) {
-      await this.d.jobs.log(ws, jobId, { processingStageId: 'processing', taskId: null, severity: 'info', reportingModule: 'scheduler', logType: 'stage-started', payload: { stage: 'processing', tasks: tasksNumber, files: total } });
+      await this.d.jobs.log(ws, jobId, {
+        processingStageId: 'processing',
+        taskId: null,
+        severity: 'info',
+        reportingModule: 'scheduler',
+        logType: 'stage-started',
+        payload: { stage: 'processing', tasks: tasksNumber, files: total },
+      });
     }
     const done = await this.d.jobs.doneTaskIds(ws, jobId, 'processing');
     const ext = def.processingSpecification.aggregationFormat ?? 'jsonl';
@@ -160,7 +202,13 @@ export class JobDriver {
       if (done.has(taskId)) return;
       const output = { batchId: outId, part: 'results', fileName: `${taskId}.${ext}` };
       const task: ImageTask | VideoTask = isVideo
-        ? { kind: 'video', stage: 'processing', taskId, input: { ...input, files: [files[0]], range: null }, output }
+        ? {
+            kind: 'video',
+            stage: 'processing',
+            taskId,
+            input: { ...input, files: [files[0]], range: null },
+            output,
+          }
         : { kind: 'images', stage: 'processing', taskId, input: { ...input, files }, output };
       batch.push(task);
       if (batch.length >= ADD_CHUNK) await flush();
@@ -174,7 +222,12 @@ export class JobDriver {
     }
     if (pending.length > 0 || index === 0) await emit(pending);
     await flush();
-    await this.d.jobs.putStage(ws, jobId, { ...stage, tasksNumber: Math.max(1, index), notification: `${index} tasks planned over ${total} files`, planComplete: true });
+    await this.d.jobs.putStage(ws, jobId, {
+      ...stage,
+      tasksNumber: Math.max(1, index),
+      notification: `${index} tasks planned over ${total} files`,
+      planComplete: true,
+    });
     this.d.logger.info({ workspace: ws, jobId, tasks: index, files: total }, 'processing stage planned');
   }
 
@@ -184,14 +237,34 @@ export class JobDriver {
     const now = this.d.clock.now();
     const inId = outputBatchId(jobId, 'processing');
     const outId = outputBatchId(jobId, 'export');
-    await this.d.batches.ensure(ws, outId, { displayName: `${rec.name} export`, batchType: 'multipart-batch', contentType: 'archives' });
-    await this.d.batches.setPart(ws, outId, { partName: 'results', partType: 'simple-batch', contentType: 'archives', nestedContentType: 'metadata', partDescription: 'results packed as tar.gz archives' });
+    await this.d.batches.ensure(ws, outId, {
+      displayName: `${rec.name} export`,
+      batchType: 'multipart-batch',
+      contentType: 'archives',
+    });
+    await this.d.batches.setPart(ws, outId, {
+      partName: 'results',
+      partType: 'simple-batch',
+      contentType: 'archives',
+      nestedContentType: 'metadata',
+      partDescription: 'results packed as tar.gz archives',
+    });
     const files: string[] = [];
     for await (const names of this.d.batches.iterateFileNames(ws, inId, 'results')) files.push(...names);
     const tasks: ExportTask[] = [];
     for (let i = 0; i < Math.max(1, files.length); i += FILES_PER_ARCHIVE) {
       const taskId = `e${String(tasks.length).padStart(6, '0')}`;
-      tasks.push({ kind: 'export', stage: 'export', taskId, input: { batchId: inId, part: 'results', files: files.slice(i, i + FILES_PER_ARCHIVE) }, output: { batchId: outId, part: 'results', fileName: `results-${String(tasks.length + 1).padStart(4, '0')}.tar.gz` } });
+      tasks.push({
+        kind: 'export',
+        stage: 'export',
+        taskId,
+        input: { batchId: inId, part: 'results', files: files.slice(i, i + FILES_PER_ARCHIVE) },
+        output: {
+          batchId: outId,
+          part: 'results',
+          fileName: `results-${String(tasks.length + 1).padStart(4, '0')}.tar.gz`,
+        },
+      });
     }
     const prev = (await this.d.jobs.getStage(ws, jobId, 'export')) as Stage | null;
     const stage: Stage = {
@@ -209,9 +282,19 @@ export class JobDriver {
     await this.d.jobs.update(ws, jobId, { currentStage: 'export', lastNotification: 'export' });
     const done = await this.d.jobs.doneTaskIds(ws, jobId, 'export');
     const todo = tasks.filter((t) => !done.has(t.taskId));
-    await this.d.queues.get(ws, jobId).addBulk(todo.map((t) => ({ name: t.kind, data: t, opts: this.taskOpts(t) })));
+    await this.d.queues
+      .get(ws, jobId)
+      .addBulk(todo.map((t) => ({ name: t.kind, data: t, opts: this.taskOpts(t) })));
     await this.d.jobs.putStage(ws, jobId, { ...stage, planComplete: true });
-    if (!prev) await this.d.jobs.log(ws, jobId, { processingStageId: 'export', taskId: null, severity: 'info', reportingModule: 'scheduler', logType: 'stage-started', payload: { stage: 'export', tasks: tasks.length } });
+    if (!prev)
+      await this.d.jobs.log(ws, jobId, {
+        processingStageId: 'export',
+        taskId: null,
+        severity: 'info',
+        reportingModule: 'scheduler',
+        logType: 'stage-started',
+        payload: { stage: 'export', tasks: tasks.length },
+      });
   }
 
   private taskOpts(t: Task) {
@@ -234,7 +317,11 @@ export class JobDriver {
     const q = await this.d.queues.pending(ws, jobId);
     if (q.waiting > 0 || q.active > 0) {
       const c = await this.d.jobs.stageCounts(ws, jobId, stage.processingStageId);
-      await this.d.jobs.putStage(ws, jobId, { ...stage, notification: `${c.done} of ${stage.tasksNumber} tasks done`, lastEventTimestamp: iso(this.d.clock.now()) });
+      await this.d.jobs.putStage(ws, jobId, {
+        ...stage,
+        notification: `${c.done} of ${stage.tasksNumber} tasks done`,
+        lastEventTimestamp: iso(this.d.clock.now()),
+      });
       return;
     }
     const failedJobs = await this.d.queues.get(ws, jobId).getFailed(0, 5000);
@@ -244,39 +331,91 @@ export class JobDriver {
     for (const j of failedJobs) {
       const t = j.data as Task;
       if (t.stage !== stage.processingStageId || done.has(t.taskId) || failedIds.has(t.taskId)) continue;
-      await this.d.jobs.taskFinished(ws, jobId, t.stage, t.taskId, false, { error: j.failedReason ?? 'failed' }, { ok: 0, failed: t.input.files.length });
-      await this.d.jobs.log(ws, jobId, { processingStageId: t.stage, taskId: t.taskId, severity: 'error', reportingModule: 'scheduler', logType: 'task-failed', payload: { reason: j.failedReason ?? 'failed', attempts: j.attemptsMade } });
+      await this.d.jobs.taskFinished(
+        ws,
+        jobId,
+        t.stage,
+        t.taskId,
+        false,
+        { error: j.failedReason ?? 'failed' },
+        { ok: 0, failed: t.input.files.length },
+      );
+      await this.d.jobs.log(ws, jobId, {
+        processingStageId: t.stage,
+        taskId: t.taskId,
+        severity: 'error',
+        reportingModule: 'scheduler',
+        logType: 'task-failed',
+        payload: { reason: j.failedReason ?? 'failed', attempts: j.attemptsMade },
+      });
       recorded++;
     }
     if (recorded === 0 && accounted < stage.tasksNumber) {
-      this.d.logger.warn({ workspace: ws, jobId, stage: stage.processingStageId }, 'stage has unaccounted tasks and an idle queue: re-planning');
-      if (stage.processingStageName === 'processing') await this.planProcessing(rec, effectiveDefinition(rec.definition, rec.restartOverrides));
+      this.d.logger.warn(
+        { workspace: ws, jobId, stage: stage.processingStageId },
+        'stage has unaccounted tasks and an idle queue: re-planning',
+      );
+      if (stage.processingStageName === 'processing')
+        await this.planProcessing(rec, effectiveDefinition(rec.definition, rec.restartOverrides));
       else await this.planExport(rec);
     }
   }
 
   async succeed(rec: JobRecord): Promise<void> {
     await this.d.jobs.finish(rec.workspace, rec.jobId, 'succeeded', 'job finished successfully');
-    await this.d.jobs.log(rec.workspace, rec.jobId, { processingStageId: null, taskId: null, severity: 'info', reportingModule: 'scheduler', logType: 'job-succeeded', payload: {} });
+    await this.d.jobs.log(rec.workspace, rec.jobId, {
+      processingStageId: null,
+      taskId: null,
+      severity: 'info',
+      reportingModule: 'scheduler',
+      logType: 'job-succeeded',
+      payload: {},
+    });
     await this.terminal(rec, 'success');
   }
 
   async fail(rec: JobRecord, reason: string, logType: string): Promise<void> {
     await this.d.jobs.finish(rec.workspace, rec.jobId, 'failed', reason);
-    await this.d.jobs.log(rec.workspace, rec.jobId, { processingStageId: rec.currentStage, taskId: null, severity: 'error', reportingModule: 'scheduler', logType, payload: { reason } });
+    await this.d.jobs.log(rec.workspace, rec.jobId, {
+      processingStageId: rec.currentStage,
+      taskId: null,
+      severity: 'error',
+      reportingModule: 'scheduler',
+      logType,
+      payload: { reason },
+    });
     if (rec.currentStage) {
       const st = await this.d.jobs.getStage(rec.workspace, rec.jobId, rec.currentStage);
-      if (st && st.statusType === 'info') await this.d.jobs.putStage(rec.workspace, rec.jobId, { ...st, statusType: 'error', notification: reason, lastEventTimestamp: iso(this.d.clock.now()) });
+      if (st && st.statusType === 'info')
+        await this.d.jobs.putStage(rec.workspace, rec.jobId, {
+          ...st,
+          statusType: 'error',
+          notification: reason,
+          lastEventTimestamp: iso(this.d.clock.now()),
+        });
     }
     await this.terminal(rec, 'fail');
   }
 
   async abort(rec: JobRecord): Promise<void> {
     await this.d.jobs.finish(rec.workspace, rec.jobId, 'aborted', 'job aborted by user');
-    await this.d.jobs.log(rec.workspace, rec.jobId, { processingStageId: rec.currentStage, taskId: null, severity: 'warning', reportingModule: 'scheduler', logType: 'job-aborted', payload: {} });
+    await this.d.jobs.log(rec.workspace, rec.jobId, {
+      processingStageId: rec.currentStage,
+      taskId: null,
+      severity: 'warning',
+      reportingModule: 'scheduler',
+      logType: 'job-aborted',
+      payload: {},
+    });
     if (rec.currentStage) {
       const st = await this.d.jobs.getStage(rec.workspace, rec.jobId, rec.currentStage);
-      if (st && st.statusType === 'info') await this.d.jobs.putStage(rec.workspace, rec.jobId, { ...st, statusType: 'error', notification: 'aborted', lastEventTimestamp: iso(this.d.clock.now()) });
+      if (st && st.statusType === 'info')
+        await this.d.jobs.putStage(rec.workspace, rec.jobId, {
+          ...st,
+          statusType: 'error',
+          notification: 'aborted',
+          lastEventTimestamp: iso(this.d.clock.now()),
+        });
     }
     await this.terminal(rec, 'fail');
   }
@@ -290,11 +429,33 @@ export class JobDriver {
     const stage = resumeExport ? 'export' : 'processing';
     await this.d.jobs.clearFailed(ws, jobId, stage);
     const def = effectiveDefinition(rec.definition, rec.restartOverrides);
-    const deadlineAt = def.processingTimeoutSeconds ? this.d.clock.now() + def.processingTimeoutSeconds * 1000 : null;
-    await this.d.jobs.reactivate(ws, jobId, { state: 'running', isTerminal: false, error: false, currentStage: stage, deadlineAt, lastNotification: `restarted from stage ${stage}` });
+    const deadlineAt = def.processingTimeoutSeconds
+      ? this.d.clock.now() + def.processingTimeoutSeconds * 1000
+      : null;
+    await this.d.jobs.reactivate(ws, jobId, {
+      state: 'running',
+      isTerminal: false,
+      error: false,
+      currentStage: stage,
+      deadlineAt,
+      lastNotification: `restarted from stage ${stage}`,
+    });
     const st = (await this.d.jobs.getStage(ws, jobId, stage)) as Stage | null;
-    if (st) await this.d.jobs.putStage(ws, jobId, { ...st, statusType: 'info', planComplete: false, notification: 'restarting' });
-    await this.d.jobs.log(ws, jobId, { processingStageId: stage, taskId: null, severity: 'info', reportingModule: 'scheduler', logType: 'job-restarted', payload: { stage, override: rec.restartOverrides.at(-1) ?? null } });
+    if (st)
+      await this.d.jobs.putStage(ws, jobId, {
+        ...st,
+        statusType: 'info',
+        planComplete: false,
+        notification: 'restarting',
+      });
+    await this.d.jobs.log(ws, jobId, {
+      processingStageId: stage,
+      taskId: null,
+      severity: 'info',
+      reportingModule: 'scheduler',
+      logType: 'job-restarted',
+      payload: { stage, override: rec.restartOverrides.at(-1) ?? null },
+    });
     const fresh = await this.d.jobs.get(ws, jobId);
     if (fresh) {
       if (stage === 'processing') await this.planProcessing(fresh, def);
@@ -304,11 +465,18 @@ export class JobDriver {
 
   private async terminal(rec: JobRecord, jobState: 'success' | 'fail'): Promise<void> {
     this.d.onTerminal?.(jobState);
-    await this.d.queues.destroy(rec.workspace, rec.jobId).catch((err) => this.d.logger.warn({ err }, 'queue cleanup failed'));
+    await this.d.queues
+      .destroy(rec.workspace, rec.jobId)
+      .catch((err) => this.d.logger.warn({ err }, 'queue cleanup failed'));
     const url = rec.definition.notificationsURL;
     if (url) {
       const key = this.d.config.scheduler.publishableKeys.get(rec.workspace) ?? `pk_${rec.workspace}`;
-      await this.d.notifier.send(url, key, { type: 'roboflow-batch-job-notification-v1', job_id: rec.jobId, job_state: jobState }, `job-${rec.workspace}-${rec.jobId}-${rec.restartOverrides.length}`);
+      await this.d.notifier.send(
+        url,
+        key,
+        { type: 'roboflow-batch-job-notification-v1', job_id: rec.jobId, job_state: jobState },
+        `job-${rec.workspace}-${rec.jobId}-${rec.restartOverrides.length}`,
+      );
     }
     this.d.logger.info({ workspace: rec.workspace, jobId: rec.jobId, jobState }, 'job ended');
   }
@@ -317,7 +485,11 @@ export class JobDriver {
   private async expireLeases(): Promise<void> {
     for (const lease of await this.d.leases.stale(this.d.config.leaseTtlMs)) {
       const ms = await this.d.leases.close(lease, true);
-      if (ms !== null) this.d.logger.warn({ leaseId: lease.leaseId, machineId: lease.machineId, jobId: lease.jobId, billedMs: ms }, 'lease expired');
+      if (ms !== null)
+        this.d.logger.warn(
+          { leaseId: lease.leaseId, machineId: lease.machineId, jobId: lease.jobId, billedMs: ms },
+          'lease expired',
+        );
     }
   }
 }

@@ -1,6 +1,6 @@
+import { jobQueueName, QUEUE_PREFIX } from '@visionbatch/shared/queues';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { jobQueueName, QUEUE_PREFIX } from '@visionbatch/shared/queues';
 
 /** One BullMQ queue per job, opened lazily and cached (a Queue holds no blocking connection). */
 export class JobQueues {

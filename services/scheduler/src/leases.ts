@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
 import { keys } from '@visionbatch/shared/redis-keys';
 import type { Clock } from '@visionbatch/shared/time';
+import type { Redis } from 'ioredis';
 
 /** An open machine lease on a job. */
 export interface Lease {
@@ -67,7 +67,15 @@ export class LeaseStore {
 
   async grant(machineId: string, pool: 'cpu' | 'gpu', ws: string, jobId: string): Promise<Lease> {
     const now = this.clock.now();
-    const lease: Lease = { leaseId: randomUUID(), machineId, workspace: ws, jobId, pool, startedAt: now, lastHeartbeat: now };
+    const lease: Lease = {
+      leaseId: randomUUID(),
+      machineId,
+      workspace: ws,
+      jobId,
+      pool,
+      startedAt: now,
+      lastHeartbeat: now,
+    };
     await this.redis
       .multi()
       .hset(keys.lease(lease.leaseId), { ...lease })
@@ -97,11 +105,18 @@ export class LeaseStore {
   /** Notes that a machine without a lease is alive (for pool size accounting). */
   async machineSeen(machineId: string, pool: 'cpu' | 'gpu'): Promise<void> {
     const now = this.clock.now();
-    await this.redis.multi().hset(keys.machine(machineId), { pool, lastHeartbeat: String(now) }).zadd(keys.poolMachines(pool), String(now), machineId).exec();
+    await this.redis
+      .multi()
+      .hset(keys.machine(machineId), { pool, lastHeartbeat: String(now) })
+      .zadd(keys.poolMachines(pool), String(now), machineId)
+      .exec();
   }
 
   /** Closes a lease and bills it; returns the billed ms, or null if it was already closed. */
-  async close(lease: Pick<Lease, 'leaseId' | 'machineId' | 'workspace' | 'jobId'>, atLastHeartbeat = false): Promise<number | null> {
+  async close(
+    lease: Pick<Lease, 'leaseId' | 'machineId' | 'workspace' | 'jobId'>,
+    atLastHeartbeat = false,
+  ): Promise<number | null> {
     const ms = (await this.redis.eval(
       CLOSE_LEASE,
       5,

@@ -4,12 +4,12 @@ import { startSchedulerServer } from '@visionbatch/shared/grpc';
 import { JobsRepo } from '@visionbatch/shared/jobs-repo';
 import { createLogger } from '@visionbatch/shared/logger';
 import { createMetricsRegistry } from '@visionbatch/shared/metrics';
+import { createObjectStore } from '@visionbatch/shared/object-store/index';
 import { startOpsServer } from '@visionbatch/shared/ops-server';
 import { createRedis } from '@visionbatch/shared/redis';
 import { RegistryRepo } from '@visionbatch/shared/registry-repo';
 import { systemClock } from '@visionbatch/shared/time';
 import { Counter, Gauge } from 'prom-client';
-import { createObjectStore } from '@visionbatch/shared/object-store/index';
 import { startBatchGc } from './batch-gc.ts';
 import { controlPlane } from './control-plane.ts';
 import { startIngestWorker } from './ingest/ingest-worker.ts';
@@ -26,11 +26,31 @@ const logger = createLogger('scheduler', config.logLevel);
 const redis = createRedis(config.redisUrl);
 const metrics = createMetricsRegistry('scheduler');
 
-const meteredSeconds = new Counter({ name: 'vb_metered_compute_seconds_total', help: 'Machine time billed to jobs, by pool', labelNames: ['pool'], registers: [metrics] });
-const jobsEnded = new Counter({ name: 'vb_jobs_ended_total', help: 'Jobs that reached a terminal state', labelNames: ['state'], registers: [metrics] });
-const webhookDeliveries = new Counter({ name: 'vb_webhook_deliveries_total', help: 'Webhook delivery attempts by outcome', labelNames: ['outcome'], registers: [metrics] });
+const meteredSeconds = new Counter({
+  name: 'vb_metered_compute_seconds_total',
+  help: 'Machine time billed to jobs, by pool',
+  labelNames: ['pool'],
+  registers: [metrics],
+});
+const jobsEnded = new Counter({
+  name: 'vb_jobs_ended_total',
+  help: 'Jobs that reached a terminal state',
+  labelNames: ['state'],
+  registers: [metrics],
+});
+const webhookDeliveries = new Counter({
+  name: 'vb_webhook_deliveries_total',
+  help: 'Webhook delivery attempts by outcome',
+  labelNames: ['outcome'],
+  registers: [metrics],
+});
 
-const indexedFiles = new Counter({ name: 'vb_ingest_files_total', help: 'Files of tar shards indexed, by outcome', labelNames: ['outcome'], registers: [metrics] });
+const indexedFiles = new Counter({
+  name: 'vb_ingest_files_total',
+  help: 'Files of tar shards indexed, by outcome',
+  labelNames: ['outcome'],
+  registers: [metrics],
+});
 
 const store = await createObjectStore(config.store);
 const jobs = new JobsRepo(redis, systemClock);
@@ -66,7 +86,8 @@ new Gauge({
   labelNames: ['pool'],
   registers: [metrics],
   async collect() {
-    for (const pool of ['cpu', 'gpu'] as const) this.set({ pool }, (await leases.liveMachines(pool, config.leaseTtlMs)).length);
+    for (const pool of ['cpu', 'gpu'] as const)
+      this.set({ pool }, (await leases.liveMachines(pool, config.leaseTtlMs)).length);
   },
 });
 
@@ -76,7 +97,17 @@ const grpc = await startSchedulerServer(
   config.scheduler.grpcPort,
 );
 notifier.start();
-const ingest = startIngestWorker({ connection: redis, store, batches, notifier, clock: systemClock, logger, maxImageBytes: config.limits.maxImageBytes, publishableKey, indexedFiles });
+const ingest = startIngestWorker({
+  connection: redis,
+  store,
+  batches,
+  notifier,
+  clock: systemClock,
+  logger,
+  maxImageBytes: config.limits.maxImageBytes,
+  publishableKey,
+  indexedFiles,
+});
 const referenceIngest = startReferenceIngestWorker({
   connection: redis,
   store,
@@ -90,7 +121,12 @@ const referenceIngest = startReferenceIngestWorker({
   publishableKey,
 });
 const batchGc = startBatchGc({ batches, store, clock: systemClock, logger }, config.limits.batchGcIntervalMs);
-const ops = await startOpsServer(config.api.host, config.scheduler.httpPort, metrics, async () => (await redis.ping()) === 'PONG');
+const ops = await startOpsServer(
+  config.api.host,
+  config.scheduler.httpPort,
+  metrics,
+  async () => (await redis.ping()) === 'PONG',
+);
 logger.info({ grpcPort: grpc.port, httpPort: ops.port }, 'scheduler started');
 
 let stopping = false;

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { Queue, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from '@visionbatch/shared/logger';
 import { QUEUE_PREFIX } from '@visionbatch/shared/queues';
+import { Queue, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Counter } from 'prom-client';
 
 /** A webhook to deliver; `body` has no `delivery_attempt` yet (it is set per attempt). */
@@ -34,7 +34,12 @@ export class Notifier {
   }
 
   /** Enqueues a delivery; `dedupeId` makes a repeated call for the same event a no-op. */
-  async send(url: string, authorization: string, body: Record<string, unknown>, dedupeId?: string): Promise<void> {
+  async send(
+    url: string,
+    authorization: string,
+    body: Record<string, unknown>,
+    dedupeId?: string,
+  ): Promise<void> {
     const event_id = randomUUID();
     await this.queue.add(
       'webhook',
@@ -73,11 +78,16 @@ export class Notifier {
           throw new Error(`webhook to ${url} answered ${res.status}`);
         }
         this.deliveries.inc({ outcome: 'delivered' });
-        this.logger.info({ url, eventId: body.event_id, attempt: payload.delivery_attempt }, 'webhook delivered');
+        this.logger.info(
+          { url, eventId: body.event_id, attempt: payload.delivery_attempt },
+          'webhook delivered',
+        );
       },
       { connection: this.connection, prefix: QUEUE_PREFIX, concurrency: 8 },
     );
-    this.worker.on('failed', (job, err) => this.logger.warn({ err: err.message, attempts: job?.attemptsMade }, 'webhook attempt failed'));
+    this.worker.on('failed', (job, err) =>
+      this.logger.warn({ err: err.message, attempts: job?.attemptsMade }, 'webhook attempt failed'),
+    );
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,3 @@
-import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { BatchesRepo, ShardRecord } from '@visionbatch/shared/batches-repo';
 import { isSafeFileName } from '@visionbatch/shared/ids';
 import { sniffImageFormat } from '@visionbatch/shared/image-sniff';
@@ -15,9 +13,17 @@ import {
   referenceShardId,
 } from '@visionbatch/shared/queues';
 import { type Clock, iso } from '@visionbatch/shared/time';
+import { Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { FailedFile } from './ingest/tar-indexer.ts';
 import type { Notifier } from './notifier.ts';
-import { DownloadError, guardedFetch, type Resolver, UnsafeUrlError, type UrlAllowlist } from './ssrf-guard.ts';
+import {
+  DownloadError,
+  guardedFetch,
+  type Resolver,
+  UnsafeUrlError,
+  type UrlAllowlist,
+} from './ssrf-guard.ts';
 
 /** Size limit of a JSONL references file and of each referenced image (spec §5.2: 20 MiB). */
 export const REFERENCES_FILE_MAX_BYTES = 20 * 1024 * 1024;
@@ -69,13 +75,24 @@ export function parseReferencesJsonl(text: string): FileReference[] {
       throw new IngestFailure('invalid-references-file', `line ${i + 1} is not valid JSON`);
     }
     const o = v as Record<string, unknown>;
-    if (!o || typeof o !== 'object' || Array.isArray(o) || typeof o.name !== 'string' || typeof o.url !== 'string') {
-      throw new IngestFailure('invalid-references-file', `line ${i + 1} is not an object with string "name" and "url"`);
+    if (
+      !o ||
+      typeof o !== 'object' ||
+      Array.isArray(o) ||
+      typeof o.name !== 'string' ||
+      typeof o.url !== 'string'
+    ) {
+      throw new IngestFailure(
+        'invalid-references-file',
+        `line ${i + 1} is not an object with string "name" and "url"`,
+      );
     }
     out.push({ name: o.name, url: o.url });
-    if (out.length > MAX_REFERENCES) throw new IngestFailure('invalid-references-file', `more than ${MAX_REFERENCES} references`);
+    if (out.length > MAX_REFERENCES)
+      throw new IngestFailure('invalid-references-file', `more than ${MAX_REFERENCES} references`);
   }
-  if (out.length === 0) throw new IngestFailure('invalid-references-file', 'the references file holds no references');
+  if (out.length === 0)
+    throw new IngestFailure('invalid-references-file', 'the references file holds no references');
   return out;
 }
 
@@ -111,17 +128,32 @@ export function startReferenceIngestWorker(d: ReferenceIngestDeps): Worker<Refer
     }
   }
 
-  async function notify(job: ReferenceIngestJob, shardId: string | null, notification: Record<string, unknown>, dedupe: string): Promise<void> {
+  async function notify(
+    job: ReferenceIngestJob,
+    shardId: string | null,
+    notification: Record<string, unknown>,
+    dedupe: string,
+  ): Promise<void> {
     if (!job.notificationsURL) return;
     await d.notifier.send(
       job.notificationsURL,
       d.publishableKey(job.workspace),
-      { type: 'roboflow-data-staging-notification-v1', ingest_id: job.ingestId, batch_id: job.batchId, shard_id: shardId, notification },
+      {
+        type: 'roboflow-data-staging-notification-v1',
+        ingest_id: job.ingestId,
+        batch_id: job.batchId,
+        shard_id: shardId,
+        notification,
+      },
       dedupe,
     );
   }
 
-  async function ingestFiles(job: ReferenceIngestJob, refs: FileReference[], shardId: string | undefined): Promise<{ ingested: string[]; failed: FailedFile[] }> {
+  async function ingestFiles(
+    job: ReferenceIngestJob,
+    refs: FileReference[],
+    shardId: string | undefined,
+  ): Promise<{ ingested: string[]; failed: FailedFile[] }> {
     const { workspace: ws, batchId } = job;
     const ingested: string[] = [];
     const failed: FailedFile[] = [];
@@ -129,8 +161,10 @@ export function startReferenceIngestWorker(d: ReferenceIngestDeps): Worker<Refer
     const maxBytes = job.kind === 'images' ? d.maxImageBytes : MAX_VIDEO_BYTES;
     await pool(refs, d.concurrency, async (ref) => {
       const fail = (type: string, reason: string) => failed.push({ type, file_name: ref.name, reason });
-      if (!isSafeFileName(ref.name)) return fail('invalid-file-name', 'names must be plain file names without path separators');
-      if (seen.has(ref.name)) return fail('duplicated-file-name', 'a file with this name is already in the ingest');
+      if (!isSafeFileName(ref.name))
+        return fail('invalid-file-name', 'names must be plain file names without path separators');
+      if (seen.has(ref.name))
+        return fail('duplicated-file-name', 'a file with this name is already in the ingest');
       seen.add(ref.name);
       const existing = await d.batches.getFile(ws, batchId, '', ref.name);
       if (existing) {
@@ -143,12 +177,20 @@ export function startReferenceIngestWorker(d: ReferenceIngestDeps): Worker<Refer
         buf = await download(ref.url, maxBytes);
       } catch (err) {
         if (err instanceof UnsafeUrlError) return fail('unsafe-url-detected', err.message);
-        if (err instanceof DownloadError && err.tooLarge) return fail('file-size-limit-exceeded', `single file larger than ${maxBytes} bytes`);
+        if (err instanceof DownloadError && err.tooLarge)
+          return fail('file-size-limit-exceeded', `single file larger than ${maxBytes} bytes`);
         return fail('download-failed', (err as Error).message);
       }
-      if (job.kind === 'images' && !sniffImageFormat(buf.subarray(0, 16))) return fail('not-an-image', 'not a recognised image');
-      await d.store.put(objectKeys.batchFile(ws, batchId, '', ref.name), buf, { contentType: 'application/octet-stream' });
-      await d.batches.putFile(ws, batchId, '', ref.name, { contentType: job.kind, size: buf.length, ...(shardId ? { shardId } : {}) });
+      if (job.kind === 'images' && !sniffImageFormat(buf.subarray(0, 16)))
+        return fail('not-an-image', 'not a recognised image');
+      await d.store.put(objectKeys.batchFile(ws, batchId, '', ref.name), buf, {
+        contentType: 'application/octet-stream',
+      });
+      await d.batches.putFile(ws, batchId, '', ref.name, {
+        contentType: job.kind,
+        size: buf.length,
+        ...(shardId ? { shardId } : {}),
+      });
       ingested.push(ref.name);
     });
     return { ingested, failed };
@@ -176,7 +218,12 @@ export function startReferenceIngestWorker(d: ReferenceIngestDeps): Worker<Refer
       total += r.ingested.length;
       for (const f of r.failed) if (!failedTypes.has(f.type)) failedTypes.set(f.type, f);
       if (wantFiles) {
-        await notify(job, null, filesStatus(r.ingested, r.failed), `ref-files-${ws}-${batchId}-${job.digest}`);
+        await notify(
+          job,
+          null,
+          filesStatus(r.ingested, r.failed),
+          `ref-files-${ws}-${batchId}-${job.digest}`,
+        );
       }
     } else {
       for (let i = 0; i * REFERENCE_SHARD_SIZE < refs.length; i++) {
@@ -189,7 +236,14 @@ export function startReferenceIngestWorker(d: ReferenceIngestDeps): Worker<Refer
         }
         if (!shard) {
           const now = d.clock.now();
-          shard = { shardId, statusName: 'shard-uploaded', statusType: 'info', eventTimestamp: iso(now), shardObjectsCount: 0, registeredAt: now };
+          shard = {
+            shardId,
+            statusName: 'shard-uploaded',
+            statusType: 'info',
+            eventTimestamp: iso(now),
+            shardObjectsCount: 0,
+            registeredAt: now,
+          };
           await d.batches.putShard(ws, batchId, shard);
         }
         const r = await ingestFiles(job, slice, shardId);
@@ -201,10 +255,20 @@ export function startReferenceIngestWorker(d: ReferenceIngestDeps): Worker<Refer
           statusType: 'success',
           eventTimestamp: iso(d.clock.now()),
           shardObjectsCount: r.ingested.length,
-          statusMetadata: { ingestId: job.ingestId, failedFilesCount: r.failed.length, failedFiles: r.failed.slice(0, 100) },
+          statusMetadata: {
+            ingestId: job.ingestId,
+            failedFilesCount: r.failed.length,
+            failedFiles: r.failed.slice(0, 100),
+          },
         };
         await d.batches.putShard(ws, batchId, done);
-        if (wantFiles) await notify(job, shardId, filesStatus(r.ingested, r.failed), `ref-files-${ws}-${batchId}-${shardId}`);
+        if (wantFiles)
+          await notify(
+            job,
+            shardId,
+            filesStatus(r.ingested, r.failed),
+            `ref-files-${ws}-${batchId}-${shardId}`,
+          );
       }
     }
     if (wantStatus) {
@@ -214,11 +278,20 @@ export function startReferenceIngestWorker(d: ReferenceIngestDeps): Worker<Refer
       await notify(
         job,
         null,
-        { type: 'ingest-status-notification-v1', success, ...(success ? {} : { error_details: { type: first.type, reason: `${first.file_name}: ${first.reason}` } }) },
+        {
+          type: 'ingest-status-notification-v1',
+          success,
+          ...(success
+            ? {}
+            : { error_details: { type: first.type, reason: `${first.file_name}: ${first.reason}` } }),
+        },
         `ref-status-${ws}-${batchId}-${job.digest}`,
       );
     }
-    d.logger.info({ workspace: ws, batchId, ingestId: job.ingestId, ingested: total }, 'reference ingest finished');
+    d.logger.info(
+      { workspace: ws, batchId, ingestId: job.ingestId, ingested: total },
+      'reference ingest finished',
+    );
   }
 
   const worker = new Worker<ReferenceIngestJob>(
@@ -229,13 +302,23 @@ export function startReferenceIngestWorker(d: ReferenceIngestDeps): Worker<Refer
         await run(job);
       } catch (err) {
         if (!(err instanceof IngestFailure)) throw err;
-        d.logger.warn({ batchId: job.batchId, ingestId: job.ingestId, type: err.type, reason: err.message }, 'reference ingest failed');
-        await d.batches.setIngestFailure(job.workspace, job.batchId, job.digest, { type: err.type, reason: err.message });
+        d.logger.warn(
+          { batchId: job.batchId, ingestId: job.ingestId, type: err.type, reason: err.message },
+          'reference ingest failed',
+        );
+        await d.batches.setIngestFailure(job.workspace, job.batchId, job.digest, {
+          type: err.type,
+          reason: err.message,
+        });
         if (job.categories.includes('ingest-status')) {
           await notify(
             job,
             null,
-            { type: 'ingest-status-notification-v1', success: false, error_details: { type: err.type, reason: err.message } },
+            {
+              type: 'ingest-status-notification-v1',
+              success: false,
+              error_details: { type: err.type, reason: err.message },
+            },
             `ref-status-${job.workspace}-${job.batchId}-${job.digest}`,
           );
         }
@@ -243,7 +326,9 @@ export function startReferenceIngestWorker(d: ReferenceIngestDeps): Worker<Refer
     },
     { connection: d.connection, prefix: QUEUE_PREFIX, concurrency: 2 },
   );
-  worker.on('failed', (job, err) => d.logger.warn({ ingestId: job?.data.ingestId, err: err.message }, 'reference ingest attempt failed'));
+  worker.on('failed', (job, err) =>
+    d.logger.warn({ ingestId: job?.data.ingestId, err: err.message }, 'reference ingest attempt failed'),
+  );
   return worker;
 }
 

@@ -71,7 +71,8 @@ function embeddedV4(ip6: string): string | null {
   const v4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
   // ::ffff:a.b.c.d written in hex, and 64:ff9b::/96
   if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) return v4(groups[6], groups[7]);
-  if (groups[0] === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((g) => g === 0)) return v4(groups[6], groups[7]);
+  if (groups[0] === 0x64 && groups[1] === 0xff9b && groups.slice(2, 6).every((g) => g === 0))
+    return v4(groups[6], groups[7]);
   // 6to4 2002:AABB:CCDD::/48
   if (groups[0] === 0x2002) return v4(groups[1], groups[2]);
   return null;
@@ -121,7 +122,12 @@ export class UrlAllowlist {
       if (!e) continue;
       const [addr, bits] = e.split('/');
       const fam = net.isIP(addr);
-      if (fam) this.cidrs.addSubnet(addr, bits === undefined ? (fam === 4 ? 32 : 128) : Number(bits), fam === 4 ? 'ipv4' : 'ipv6');
+      if (fam)
+        this.cidrs.addSubnet(
+          addr,
+          bits === undefined ? (fam === 4 ? 32 : 128) : Number(bits),
+          fam === 4 ? 'ipv4' : 'ipv6',
+        );
       else if (e.startsWith('*.')) this.suffixes.push(e.slice(1));
       else this.hosts.add(e);
     }
@@ -156,14 +162,19 @@ const systemResolver: Resolver = (host) => dns.lookup(host, { all: true, verbati
  * Checks a URL against the policy: http(s) only, no credentials, the host resolved once and every
  * resolved address outside the refused ranges (unless allowlisted). Returns the address to pin.
  */
-export async function checkUrl(raw: string, allow: UrlAllowlist, resolve: Resolver = systemResolver): Promise<CheckedUrl> {
+export async function checkUrl(
+  raw: string,
+  allow: UrlAllowlist,
+  resolve: Resolver = systemResolver,
+): Promise<CheckedUrl> {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
     throw new UnsafeUrlError(raw, 'not an absolute URL');
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UnsafeUrlError(raw, `scheme ${url.protocol} is not allowed (http and https only)`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new UnsafeUrlError(raw, `scheme ${url.protocol} is not allowed (http and https only)`);
   if (url.username || url.password) throw new UnsafeUrlError(raw, 'credentials in URLs are not allowed');
   const host = url.hostname.replace(/^\[|\]$/g, '');
   if (!host) throw new UnsafeUrlError(raw, 'no host');
@@ -181,7 +192,10 @@ export async function checkUrl(raw: string, allow: UrlAllowlist, resolve: Resolv
   if (!hostAllowed) {
     for (const a of addrs) {
       if (isBlockedAddress(a.address) && !allow.allowsAddress(a.address)) {
-        throw new UnsafeUrlError(raw, `${host} resolves to ${a.address}, a private, loopback, link-local or reserved address`);
+        throw new UnsafeUrlError(
+          raw,
+          `${host} resolves to ${a.address}, a private, loopback, link-local or reserved address`,
+        );
       }
     }
   }
@@ -216,7 +230,9 @@ function getPinned(c: CheckedUrl, timeoutMs: number): Promise<http.IncomingMessa
       resolve,
     );
     req.on('timeout', () => req.destroy(new DownloadError(`timed out after ${timeoutMs} ms`, true)));
-    req.on('error', (err) => reject(err instanceof DownloadError ? err : new DownloadError(err.message, true)));
+    req.on('error', (err) =>
+      reject(err instanceof DownloadError ? err : new DownloadError(err.message, true)),
+    );
     req.end();
   });
 }
@@ -239,7 +255,10 @@ export async function guardedFetch(raw: string, o: FetchOptions): Promise<Buffer
     }
     if (status < 200 || status >= 300) {
       res.resume();
-      throw new DownloadError(`${checked.url.host} answered ${status}`, status >= 500 || status === 408 || status === 429);
+      throw new DownloadError(
+        `${checked.url.host} answered ${status}`,
+        status >= 500 || status === 408 || status === 429,
+      );
     }
     const declared = Number(res.headers['content-length'] ?? Number.NaN);
     if (declared > o.maxBytes) {

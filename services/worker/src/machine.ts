@@ -1,6 +1,4 @@
 import os from 'node:os';
-import { Queue, UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { BatchesRepo } from '@visionbatch/shared/batches-repo';
 import type { Config } from '@visionbatch/shared/config';
 import type { LeaseReply, SchedulerClient } from '@visionbatch/shared/grpc';
@@ -8,6 +6,8 @@ import type { JobsRepo } from '@visionbatch/shared/jobs-repo';
 import type { Logger } from '@visionbatch/shared/logger';
 import { QUEUE_PREFIX } from '@visionbatch/shared/queues';
 import type { JobContext, Task, TaskOutcome } from '@visionbatch/shared/tasks';
+import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { WorkerMetrics } from './metrics.ts';
 import { SlotPool, SlotTaskError } from './slot-pool.ts';
 
@@ -86,7 +86,10 @@ export class Machine {
       if (beating) return;
       beating = true;
       try {
-        const r = await this.d.scheduler.Heartbeat({ machine_id: config.worker.id, lease_id: lease.lease_id });
+        const r = await this.d.scheduler.Heartbeat({
+          machine_id: config.worker.id,
+          lease_id: lease.lease_id,
+        });
         if (!r.keep_going) keepGoing = false;
       } catch (err) {
         log.warn({ err: (err as Error).message }, 'heartbeat failed');
@@ -96,13 +99,17 @@ export class Machine {
     };
     const heartbeats = setInterval(() => void beat(), beatEvery);
     try {
-      const r = await SlotPool.start(slots, { context, store: config.store, intraOpNumThreads, cacheDir: config.worker.cacheDir }, log);
+      const r = await SlotPool.start(
+        slots,
+        { context, store: config.store, intraOpNumThreads, cacheDir: config.worker.cacheDir },
+        log,
+      );
       pool = r.pool;
       metrics.modelLoad.observe(r.modelLoadMs / 1000);
       log.info({ slots, intraOpNumThreads, modelLoadMs: r.modelLoadMs }, 'lease started');
     } catch (err) {
       initError = (err as Error).message;
-      log.error({ err: initError }, 'slots could not start; the job\'s tasks fail with this reason');
+      log.error({ err: initError }, "slots could not start; the job's tasks fail with this reason");
     }
 
     const worker = new Worker<Task>(lease.queue_name, (job) => this.process(job, context, pool, initError), {
@@ -140,7 +147,11 @@ export class Machine {
     // Heartbeats go on while the machine winds down: it is still serving (billed) until it releases.
     clearInterval(heartbeats);
     try {
-      await this.d.scheduler.ReleaseLease({ machine_id: config.worker.id, lease_id: lease.lease_id, reason: keepGoing ? 'queue drained' : 'lease ended' });
+      await this.d.scheduler.ReleaseLease({
+        machine_id: config.worker.id,
+        lease_id: lease.lease_id,
+        reason: keepGoing ? 'queue drained' : 'lease ended',
+      });
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'release failed; the lease expires on its own');
     }
@@ -157,7 +168,12 @@ export class Machine {
   }
 
   /** The BullMQ processor: runs one task on a slot and records its outcome. */
-  private async process(job: Job<Task>, context: JobContext, pool: SlotPool | null, initError: string | null): Promise<TaskOutcome> {
+  private async process(
+    job: Job<Task>,
+    context: JobContext,
+    pool: SlotPool | null,
+    initError: string | null,
+  ): Promise<TaskOutcome> {
     const task = job.data;
     const { jobs, batches, metrics } = this.d;
     const ws = context.workspace;
@@ -174,10 +190,26 @@ export class Machine {
         const now = Date.now();
         if (now - lastReport < 500) return;
         lastReport = now;
-        void jobs.taskProgress(ws, jobId, task.stage, task.taskId, total ? done / total : 0, `${done}/${total} files`).catch(() => {});
+        void jobs
+          .taskProgress(
+            ws,
+            jobId,
+            task.stage,
+            task.taskId,
+            total ? done / total : 0,
+            `${done}/${total} files`,
+          )
+          .catch(() => {});
       });
       for (const f of outcome.failures.slice(0, 1000)) {
-        await jobs.log(ws, jobId, { processingStageId: task.stage, taskId: task.taskId, severity: 'error', reportingModule: 'worker', logType: 'image-failed', payload: { file: f.file, reason: f.reason, message: f.message } });
+        await jobs.log(ws, jobId, {
+          processingStageId: task.stage,
+          taskId: task.taskId,
+          severity: 'error',
+          reportingModule: 'worker',
+          logType: 'image-failed',
+          payload: { file: f.file, reason: f.reason, message: f.message },
+        });
       }
       metrics.files.inc({ outcome: 'ok' }, outcome.processed);
       metrics.files.inc({ outcome: 'failed' }, outcome.failures.length);
@@ -191,21 +223,62 @@ export class Machine {
       const files = { ok: outcome.processed, failed: outcome.failures.length };
       if (outcome.thresholdExceeded) {
         const why = `${files.failed} of ${task.input.files.length} files failed, above the job's failure threshold`;
-        await jobs.taskFinished(ws, jobId, task.stage, task.taskId, false, { error: why, failures: countReasons(outcome) }, files);
-        await jobs.log(ws, jobId, { processingStageId: task.stage, taskId: task.taskId, severity: 'error', reportingModule: 'worker', logType: 'task-failed', payload: { reason: 'failure-threshold-exceeded', ...files } });
+        await jobs.taskFinished(
+          ws,
+          jobId,
+          task.stage,
+          task.taskId,
+          false,
+          { error: why, failures: countReasons(outcome) },
+          files,
+        );
+        await jobs.log(ws, jobId, {
+          processingStageId: task.stage,
+          taskId: task.taskId,
+          severity: 'error',
+          reportingModule: 'worker',
+          logType: 'task-failed',
+          payload: { reason: 'failure-threshold-exceeded', ...files },
+        });
         metrics.tasks.inc({ stage: task.stage, outcome: 'failed' });
         throw new UnrecoverableError(why);
       }
-      await jobs.taskFinished(ws, jobId, task.stage, task.taskId, true, { filesProcessed: files.ok, filesFailed: files.failed }, files);
+      await jobs.taskFinished(
+        ws,
+        jobId,
+        task.stage,
+        task.taskId,
+        true,
+        { filesProcessed: files.ok, filesFailed: files.failed },
+        files,
+      );
       metrics.tasks.inc({ stage: task.stage, outcome: 'succeeded' });
       return { ...outcome, failures: [] };
     } catch (err) {
       if (err instanceof UnrecoverableError) throw err;
       const permanent = err instanceof SlotTaskError && err.permanent;
-      log.warn({ err: (err as Error).message, attempt: job.attemptsMade + 1, permanent }, 'task attempt failed');
+      log.warn(
+        { err: (err as Error).message, attempt: job.attemptsMade + 1, permanent },
+        'task attempt failed',
+      );
       if (permanent || finalAttempt) {
-        await jobs.taskFinished(ws, jobId, task.stage, task.taskId, false, { error: (err as Error).message }, { ok: 0, failed: task.input.files.length });
-        await jobs.log(ws, jobId, { processingStageId: task.stage, taskId: task.taskId, severity: 'error', reportingModule: 'worker', logType: 'task-failed', payload: { reason: (err as Error).message, attempts: job.attemptsMade + 1 } });
+        await jobs.taskFinished(
+          ws,
+          jobId,
+          task.stage,
+          task.taskId,
+          false,
+          { error: (err as Error).message },
+          { ok: 0, failed: task.input.files.length },
+        );
+        await jobs.log(ws, jobId, {
+          processingStageId: task.stage,
+          taskId: task.taskId,
+          severity: 'error',
+          reportingModule: 'worker',
+          logType: 'task-failed',
+          payload: { reason: (err as Error).message, attempts: job.attemptsMade + 1 },
+        });
         metrics.tasks.inc({ stage: task.stage, outcome: 'failed' });
       }
       throw permanent ? new UnrecoverableError((err as Error).message) : err;

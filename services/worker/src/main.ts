@@ -12,7 +12,10 @@ import { workerMetrics } from './metrics.ts';
 
 // The worker's composition root: one process is one machine of a pool.
 const config = loadConfig();
-const logger = createLogger('worker', config.logLevel).child({ machineId: config.worker.id, pool: config.worker.pool });
+const logger = createLogger('worker', config.logLevel).child({
+  machineId: config.worker.id,
+  pool: config.worker.pool,
+});
 const redis = createRedis(config.redisUrl);
 const registry = createMetricsRegistry('worker');
 const scheduler = createSchedulerClient(config.scheduler.url, 10_000);
@@ -25,7 +28,12 @@ const machine = new Machine({
   logger,
   metrics: workerMetrics(registry),
 });
-const ops = await startOpsServer(config.api.host, config.worker.httpPort, registry, async () => (await redis.ping()) === 'PONG');
+const ops = await startOpsServer(
+  config.api.host,
+  config.worker.httpPort,
+  registry,
+  async () => (await redis.ping()) === 'PONG',
+);
 logger.info({ httpPort: ops.port }, 'worker started');
 const running = machine.run();
 

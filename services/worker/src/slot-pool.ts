@@ -17,7 +17,12 @@ export class SlotTaskError extends Error {
 interface Slot {
   thread: Worker;
   busy: boolean;
-  current: { taskId: string; resolve: (o: TaskOutcome) => void; reject: (e: Error) => void; onProgress: (done: number, total: number) => void } | null;
+  current: {
+    taskId: string;
+    resolve: (o: TaskOutcome) => void;
+    reject: (e: Error) => void;
+    onProgress: (done: number, total: number) => void;
+  } | null;
   /** Settles when the slot's current task has ended (either way). */
   running?: Promise<void> | null;
 }
@@ -51,7 +56,9 @@ export class SlotPool {
           };
           thread.on('message', onMsg);
           thread.once('error', reject);
-          thread.once('exit', (code) => reject(new Error(`slot thread exited during start-up (code ${code})`)));
+          thread.once('exit', (code) =>
+            reject(new Error(`slot thread exited during start-up (code ${code})`)),
+          );
         });
         thread.on('message', (m: FromSlot) => pool.onMessage(slot, m));
         thread.on('error', (err) => pool.onCrash(slot, err));
@@ -94,7 +101,8 @@ export class SlotPool {
     if (!cur) return;
     if (m.type === 'progress' && m.taskId === cur.taskId) cur.onProgress(m.done, m.total);
     else if (m.type === 'done' && m.taskId === cur.taskId) cur.resolve(m.outcome);
-    else if (m.type === 'error' && m.taskId === cur.taskId) cur.reject(new SlotTaskError(m.message, m.permanent));
+    else if (m.type === 'error' && m.taskId === cur.taskId)
+      cur.reject(new SlotTaskError(m.message, m.permanent));
   }
 
   private onCrash(slot: Slot, err: Error): void {

@@ -35,7 +35,12 @@ export const WorkflowProcessingJobV1 = z.object({
   type: z.enum(['simple-image-processing-v1', 'simple-video-processing-v1']),
   jobInput: StagingBatchInputV1,
   computeConfiguration: ComputeConfigurationV2,
-  processingTimeoutSeconds: z.number().int().min(1).max(7 * 24 * 3600).optional(),
+  processingTimeoutSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 24 * 3600)
+    .optional(),
   maxParallelTasks: z.number().int().min(1).max(10_000).optional(),
   maxImageFailureRate: z.number().min(0).max(1).optional(),
   processingSpecification: WorkflowsProcessingSpecificationV1,
@@ -87,5 +92,10 @@ export interface JobLog {
 
 /** The path of a zod issue as the dotted field name users see in errors. */
 export function issueField(path: ReadonlyArray<PropertyKey>): string {
-  return path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[') || 'body';
+  return (
+    path
+      .map((p) => (typeof p === 'number' ? `[${p}]` : String(p)))
+      .join('.')
+      .replace(/\.\[/g, '[') || 'body'
+  );
 }

@@ -46,4 +46,21 @@ export interface SignedURLDetails {
 /** Lower-case file extensions the Roboflow CLI picks up as images (spec §5.2). */
 export const IMAGE_EXTENSIONS = ['bmp', 'dib', 'jpeg', 'jpg', 'jpe', 'jp2', 'png', 'webp', 'tif', 'tiff'];
 /** … and as videos. */
-export const VIDEO_EXTENSIONS = ['mp4', 'm4a', 'm4p', 'm4b', 'm4r', 'm4v', 'avi', 'mov', 'mkv', 'flv', 'wmv', 'mpeg', 'mpg', '3gp', 'webm', 'ogg'];
+export const VIDEO_EXTENSIONS = [
+  'mp4',
+  'm4a',
+  'm4p',
+  'm4b',
+  'm4r',
+  'm4v',
+  'avi',
+  'mov',
+  'mkv',
+  'flv',
+  'wmv',
+  'mpeg',
+  'mpg',
+  '3gp',
+  'webm',
+  'ogg',
+];

@@ -60,28 +60,58 @@ async function validateAgainstState(deps: ApiDeps, ws: string, def: WorkflowProc
   const wantContent = def.type === 'simple-image-processing-v1' ? 'images' : 'videos';
   let part = '';
   if (batch.batchType === 'multipart-batch') {
-    if (!def.jobInput.partName) throw Errors.validation('jobInput.partName', `batch "${batchId}" is multipart: name the part to process`);
+    if (!def.jobInput.partName)
+      throw Errors.validation(
+        'jobInput.partName',
+        `batch "${batchId}" is multipart: name the part to process`,
+      );
     const p = (await deps.batches.parts(ws, batchId)).find((x) => x.partName === def.jobInput.partName);
-    if (!p) throw Errors.validation('jobInput.partName', `batch "${batchId}" has no part "${def.jobInput.partName}"`);
-    if (p.contentType !== wantContent) throw Errors.validation('jobInput.partName', `part holds ${p.contentType}, a ${def.type} job needs ${wantContent}`);
+    if (!p)
+      throw Errors.validation(
+        'jobInput.partName',
+        `batch "${batchId}" has no part "${def.jobInput.partName}"`,
+      );
+    if (p.contentType !== wantContent)
+      throw Errors.validation(
+        'jobInput.partName',
+        `part holds ${p.contentType}, a ${def.type} job needs ${wantContent}`,
+      );
     part = p.partName;
   } else {
-    if (def.jobInput.partName) throw Errors.validation('jobInput.partName', `batch "${batchId}" has no parts`);
-    if (batch.contentType !== wantContent) throw Errors.validation('jobInput.batchId', `batch holds ${batch.contentType}, a ${def.type} job needs ${wantContent}`);
+    if (def.jobInput.partName)
+      throw Errors.validation('jobInput.partName', `batch "${batchId}" has no parts`);
+    if (batch.contentType !== wantContent)
+      throw Errors.validation(
+        'jobInput.batchId',
+        `batch holds ${batch.contentType}, a ${def.type} job needs ${wantContent}`,
+      );
   }
-  if ((await deps.batches.count(ws, batchId, part)) === 0) throw Errors.validation('jobInput.batchId', `batch "${batchId}" has no files yet`);
+  if ((await deps.batches.count(ws, batchId, part)) === 0)
+    throw Errors.validation('jobInput.batchId', `batch "${batchId}" has no files yet`);
   if (def.type === 'simple-video-processing-v1' && def.maxImageFailureRate !== undefined) {
     throw Errors.validation('maxImageFailureRate', 'applies to image jobs only');
   }
   const wfId = def.processingSpecification.workflowId;
   const wf = await deps.registry.getWorkflow(ws, wfId);
-  if (!wf) throw Errors.validation('processingSpecification.workflowId', `workflow "${wfId}" does not exist in workspace "${ws}"`);
-  const inputs = (wf.definition.inputs as Array<{ type?: string; name?: string; default_value?: unknown }>) ?? [];
+  if (!wf)
+    throw Errors.validation(
+      'processingSpecification.workflowId',
+      `workflow "${wfId}" does not exist in workspace "${ws}"`,
+    );
+  const inputs =
+    (wf.definition.inputs as Array<{ type?: string; name?: string; default_value?: unknown }>) ?? [];
   const imageInputs = inputs.filter((i) => i.type === 'WorkflowImage' || i.type === 'InferenceImage');
-  if (imageInputs.length !== 1) throw Errors.validation('processingSpecification.workflowId', `workflow must have exactly one image input, it has ${imageInputs.length}`);
+  if (imageInputs.length !== 1)
+    throw Errors.validation(
+      'processingSpecification.workflowId',
+      `workflow must have exactly one image input, it has ${imageInputs.length}`,
+    );
   const wanted = def.processingSpecification.imageInputName;
   if (wanted && wanted !== imageInputs[0].name) {
-    throw Errors.validation('processingSpecification.imageInputName', `workflow's image input is "${imageInputs[0].name}"`);
+    throw Errors.validation(
+      'processingSpecification.imageInputName',
+      `workflow's image input is "${imageInputs[0].name}"`,
+    );
   }
   // Every model the workflow names must be registered (literal ids, or $inputs resolved by parameters).
   const params = def.processingSpecification.workflowParameters ?? {};
@@ -92,7 +122,10 @@ async function validateAgainstState(deps: ApiDeps, ws: string, def: WorkflowProc
       id = name in params ? params[name] : inputs.find((i) => i.name === name)?.default_value;
     }
     if (typeof id === 'string' && !id.startsWith('$') && !(await deps.registry.getModel(ws, id))) {
-      throw Errors.validation(`workflow step "${String(step.name)}".model_id`, `model "${id}" is not registered in workspace "${ws}"`);
+      throw Errors.validation(
+        `workflow step "${String(step.name)}".model_id`,
+        `model "${id}" is not registered in workspace "${ws}"`,
+      );
     }
   }
 }
@@ -107,62 +140,88 @@ export function batchProcessingRoutes(app: FastifyInstance, deps: ApiDeps): void
     return rec;
   };
 
-  app.get<{ Params: { workspace: string }; Querystring: Record<string, unknown> }>(`${BP}/jobs`, async (req) => {
-    const page = await deps.jobs.list(req.workspace, pageToken(req.query), pageSizeOf(req.query, 10));
-    return { jobs: await Promise.all(page.items.map((j) => jobMetadata(deps.jobs, j, credits))), nextPageToken: page.next };
-  });
+  app.get<{ Params: { workspace: string }; Querystring: Record<string, unknown> }>(
+    `${BP}/jobs`,
+    async (req) => {
+      const page = await deps.jobs.list(req.workspace, pageToken(req.query), pageSizeOf(req.query, 10));
+      return {
+        jobs: await Promise.all(page.items.map((j) => jobMetadata(deps.jobs, j, credits))),
+        nextPageToken: page.next,
+      };
+    },
+  );
 
   app.get<{ Params: JobParams }>(`${BP}/jobs/:jobId`, async (req) => ({
     job: await jobMetadata(deps.jobs, await requireJob(req.workspace, req.params.jobId), credits),
   }));
 
-  app.post<{ Params: JobParams; Querystring: Record<string, unknown>; Body: unknown }>(`${BP}/jobs/:jobId`, async (req) => {
-    const jobId = assertJobId(req.params.jobId);
-    const def = parseDefinition(req.body);
-    await validateAgainstState(deps, req.workspace, def);
-    const now = deps.clock.now();
-    const rec: JobRecord = {
-      jobId,
-      workspace: req.workspace,
-      name: optString(req.query, 'name', 256) ?? jobId,
-      definition: def,
-      definitionHash: definitionHash(def),
-      state: 'queued',
-      currentStage: null,
-      plannedStages: ['processing', 'export'],
-      error: false,
-      isTerminal: false,
-      lastNotification: 'job accepted, waiting for the scheduler',
-      restartOverrides: [],
-      createdAt: now,
-      lastUpdate: now,
-      deadlineAt: null,
-    };
-    const r = await deps.jobs.create(rec);
-    if (r === 'different') throw Errors.conflict(`job "${jobId}" exists with a different definition`, { jobId });
-    // The scheduler also finds queued jobs on its own tick; this call only saves that wait.
-    deps.scheduler.SubmitJob({ workspace: req.workspace, job_id: jobId }).catch((err) => req.log.warn({ err, jobId }, 'scheduler not reachable; job will be picked up on its next tick'));
-    return { jobId, status: 'accepted' };
-  });
+  app.post<{ Params: JobParams; Querystring: Record<string, unknown>; Body: unknown }>(
+    `${BP}/jobs/:jobId`,
+    async (req) => {
+      const jobId = assertJobId(req.params.jobId);
+      const def = parseDefinition(req.body);
+      await validateAgainstState(deps, req.workspace, def);
+      const now = deps.clock.now();
+      const rec: JobRecord = {
+        jobId,
+        workspace: req.workspace,
+        name: optString(req.query, 'name', 256) ?? jobId,
+        definition: def,
+        definitionHash: definitionHash(def),
+        state: 'queued',
+        currentStage: null,
+        plannedStages: ['processing', 'export'],
+        error: false,
+        isTerminal: false,
+        lastNotification: 'job accepted, waiting for the scheduler',
+        restartOverrides: [],
+        createdAt: now,
+        lastUpdate: now,
+        deadlineAt: null,
+      };
+      const r = await deps.jobs.create(rec);
+      if (r === 'different')
+        throw Errors.conflict(`job "${jobId}" exists with a different definition`, { jobId });
+      // The scheduler also finds queued jobs on its own tick; this call only saves that wait.
+      deps.scheduler
+        .SubmitJob({ workspace: req.workspace, job_id: jobId })
+        .catch((err) =>
+          req.log.warn({ err, jobId }, 'scheduler not reachable; job will be picked up on its next tick'),
+        );
+      return { jobId, status: 'accepted' };
+    },
+  );
 
   app.get<{ Params: JobParams }>(`${BP}/jobs/:jobId/stages`, async (req) => {
     await requireJob(req.workspace, req.params.jobId);
     const stages = await deps.jobs.stages(req.workspace, req.params.jobId);
-    return { stages: stages.filter((s) => s.tasksNumber >= 1).map(({ planComplete: _internal, ...wire }) => wire) };
+    return {
+      stages: stages.filter((s) => s.tasksNumber >= 1).map(({ planComplete: _internal, ...wire }) => wire),
+    };
   });
 
-  app.get<{ Params: JobParams & { stageId: string }; Querystring: Record<string, unknown> }>(`${BP}/jobs/:jobId/stages/:stageId/tasks`, async (req) => {
-    await requireJob(req.workspace, req.params.jobId);
-    const stage = await deps.jobs.getStage(req.workspace, req.params.jobId, req.params.stageId);
-    if (!stage) throw Errors.notFound('stage', req.params.stageId);
-    const page = await deps.jobs.tasks(req.workspace, req.params.jobId, stage.processingStageId, pageToken(req.query), pageSizeOf(req.query, 500));
-    return { tasks: page.items, nextPageToken: page.next };
-  });
+  app.get<{ Params: JobParams & { stageId: string }; Querystring: Record<string, unknown> }>(
+    `${BP}/jobs/:jobId/stages/:stageId/tasks`,
+    async (req) => {
+      await requireJob(req.workspace, req.params.jobId);
+      const stage = await deps.jobs.getStage(req.workspace, req.params.jobId, req.params.stageId);
+      if (!stage) throw Errors.notFound('stage', req.params.stageId);
+      const page = await deps.jobs.tasks(
+        req.workspace,
+        req.params.jobId,
+        stage.processingStageId,
+        pageToken(req.query),
+        pageSizeOf(req.query, 500),
+      );
+      return { tasks: page.items, nextPageToken: page.next };
+    },
+  );
 
   app.post<{ Params: JobParams }>(`${BP}/jobs/:jobId/abort`, async (req) => {
     const rec = await requireJob(req.workspace, req.params.jobId);
     if (rec.state === 'aborted') return { jobId: rec.jobId, status: 'aborted' };
-    if (rec.isTerminal) throw Errors.conflict(`job "${rec.jobId}" has already ended (${rec.state})`, { state: rec.state });
+    if (rec.isTerminal)
+      throw Errors.conflict(`job "${rec.jobId}" has already ended (${rec.state})`, { state: rec.state });
     await deps.scheduler.AbortJob({ workspace: req.workspace, job_id: rec.jobId }).catch(() => {
       throw Errors.unavailable('scheduler');
     });
@@ -171,29 +230,47 @@ export function batchProcessingRoutes(app: FastifyInstance, deps: ApiDeps): void
 
   app.post<{ Params: JobParams; Body: unknown }>(`${BP}/jobs/:jobId/restart`, async (req) => {
     const rec = await requireJob(req.workspace, req.params.jobId);
-    const body = req.body === undefined || req.body === null || req.body === '' ? { type: 'parameters-override-v1' } : req.body;
+    const body =
+      req.body === undefined || req.body === null || req.body === ''
+        ? { type: 'parameters-override-v1' }
+        : req.body;
     const parsed = ParametersOverrideV1.safeParse(body);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       throw Errors.validation(issueField(issue.path), issue.message);
     }
     if (!rec.isTerminal) {
-      if (rec.state === 'running' && rec.restartOverrides.length > 0) return { jobId: rec.jobId, status: 'restarted' };
-      throw Errors.conflict(`job "${rec.jobId}" is still running; only failed or aborted jobs can be restarted`);
+      if (rec.state === 'running' && rec.restartOverrides.length > 0)
+        return { jobId: rec.jobId, status: 'restarted' };
+      throw Errors.conflict(
+        `job "${rec.jobId}" is still running; only failed or aborted jobs can be restarted`,
+      );
     }
     if (rec.state === 'succeeded') throw Errors.conflict(`job "${rec.jobId}" succeeded; nothing to restart`);
-    await deps.jobs.update(req.workspace, rec.jobId, { restartOverrides: [...rec.restartOverrides, parsed.data] });
+    await deps.jobs.update(req.workspace, rec.jobId, {
+      restartOverrides: [...rec.restartOverrides, parsed.data],
+    });
     await deps.scheduler.RestartJob({ workspace: req.workspace, job_id: rec.jobId }).catch(() => {
       throw Errors.unavailable('scheduler');
     });
     return { jobId: rec.jobId, status: 'restarted' };
   });
 
-  app.get<{ Params: JobParams; Querystring: Record<string, unknown> }>(`${BP}/jobs/:jobId/logs`, async (req) => {
-    await requireJob(req.workspace, req.params.jobId);
-    const severity = optString(req.query, 'severity', 16) ?? null;
-    if (severity && !['info', 'warning', 'error'].includes(severity)) throw Errors.validation('severity', 'must be info, warning or error');
-    const page = await deps.jobs.logs(req.workspace, req.params.jobId, severity, pageToken(req.query), pageSizeOf(req.query, 500));
-    return { logs: page.items, nextPageToken: page.next };
-  });
+  app.get<{ Params: JobParams; Querystring: Record<string, unknown> }>(
+    `${BP}/jobs/:jobId/logs`,
+    async (req) => {
+      await requireJob(req.workspace, req.params.jobId);
+      const severity = optString(req.query, 'severity', 16) ?? null;
+      if (severity && !['info', 'warning', 'error'].includes(severity))
+        throw Errors.validation('severity', 'must be info, warning or error');
+      const page = await deps.jobs.logs(
+        req.workspace,
+        req.params.jobId,
+        severity,
+        pageToken(req.query),
+        pageSizeOf(req.query, 500),
+      );
+      return { logs: page.items, nextPageToken: page.next };
+    },
+  );
 }

@@ -4,8 +4,6 @@ import type { BatchRecord } from '@visionbatch/shared/batches-repo';
 import { Errors } from '@visionbatch/shared/errors';
 import { assertBatchId, assertFileName } from '@visionbatch/shared/ids';
 import { objectKeys } from '@visionbatch/shared/object-keys';
-import { iso } from '@visionbatch/shared/time';
-import { type BatchMetadata, type FileMetadata, IMAGE_EXTENSIONS, type ShardDetails } from '@visionbatch/shared/wire/data-staging';
 import {
   type FileReference,
   QUEUE_PREFIX,
@@ -14,6 +12,13 @@ import {
   type ReferenceIngestJob,
   referenceShardId,
 } from '@visionbatch/shared/queues';
+import { iso } from '@visionbatch/shared/time';
+import {
+  type BatchMetadata,
+  type FileMetadata,
+  IMAGE_EXTENSIONS,
+  type ShardDetails,
+} from '@visionbatch/shared/wire/data-staging';
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps.ts';
@@ -41,9 +46,15 @@ export function batchMetadata(b: BatchRecord): BatchMetadata {
 }
 
 /** Which part a request addresses: multipart batches need a known `partName`, others take none. */
-async function resolvePart(deps: ApiDeps, b: BatchRecord, partName: string | undefined, required: boolean): Promise<string[]> {
+async function resolvePart(
+  deps: ApiDeps,
+  b: BatchRecord,
+  partName: string | undefined,
+  required: boolean,
+): Promise<string[]> {
   if (b.batchType !== 'multipart-batch') {
-    if (partName) throw Errors.validation('partName', `batch "${b.batchId}" is a ${b.batchType} and has no parts`);
+    if (partName)
+      throw Errors.validation('partName', `batch "${b.batchId}" is a ${b.batchType} and has no parts`);
     return [''];
   }
   const parts = (await deps.batches.parts(b.workspace, b.batchId)).map((p) => p.partName);
@@ -59,151 +70,269 @@ async function resolvePart(deps: ApiDeps, b: BatchRecord, partName: string | und
 export function dataStagingRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const DS = '/data-staging/v1/external/:workspace';
 
-  app.get<{ Params: { workspace: string }; Querystring: Record<string, unknown> }>(`${DS}/batches`, async (req) => {
-    const page = await deps.batches.list(req.workspace, pageToken(req.query), pageSizeOf(req.query, 50));
-    return { batches: page.items.map(batchMetadata), nextPageToken: page.next };
-  });
+  app.get<{ Params: { workspace: string }; Querystring: Record<string, unknown> }>(
+    `${DS}/batches`,
+    async (req) => {
+      const page = await deps.batches.list(req.workspace, pageToken(req.query), pageSizeOf(req.query, 50));
+      return { batches: page.items.map(batchMetadata), nextPageToken: page.next };
+    },
+  );
 
   app.get<{ Params: Params }>(`${DS}/batches/:batchId`, async (req) => {
     const b = await deps.batches.require(req.workspace, assertBatchId(req.params.batchId));
     return { batch: batchMetadata(b) };
   });
 
-  app.get<{ Params: Params; Querystring: Record<string, unknown> }>(`${DS}/batches/:batchId/count`, async (req) => {
-    const b = await deps.batches.require(req.workspace, assertBatchId(req.params.batchId));
-    const parts = await resolvePart(deps, b, optString(req.query, 'partName', 128), false);
-    let count = 0;
-    for (const p of parts) count += await deps.batches.count(b.workspace, b.batchId, p);
-    return { count };
-  });
+  app.get<{ Params: Params; Querystring: Record<string, unknown> }>(
+    `${DS}/batches/:batchId/count`,
+    async (req) => {
+      const b = await deps.batches.require(req.workspace, assertBatchId(req.params.batchId));
+      const parts = await resolvePart(deps, b, optString(req.query, 'partName', 128), false);
+      let count = 0;
+      for (const p of parts) count += await deps.batches.count(b.workspace, b.batchId, p);
+      return { count };
+    },
+  );
 
   app.get<{ Params: Params }>(`${DS}/batches/:batchId/parts`, async (req) => {
     const b = await deps.batches.require(req.workspace, assertBatchId(req.params.batchId));
-    if (b.batchType !== 'multipart-batch') throw Errors.validation('batch_id', `batch "${b.batchId}" is a ${b.batchType}, not a multipart-batch`);
+    if (b.batchType !== 'multipart-batch')
+      throw Errors.validation('batch_id', `batch "${b.batchId}" is a ${b.batchType}, not a multipart-batch`);
     return { batchParts: await deps.batches.parts(b.workspace, b.batchId) };
   });
 
-  app.get<{ Params: Params; Querystring: Record<string, unknown> }>(`${DS}/batches/:batchId/list`, async (req) => {
-    const b = await deps.batches.require(req.workspace, assertBatchId(req.params.batchId));
-    const partName = optString(req.query, 'partName', 128);
-    const [part] = await resolvePart(deps, b, partName, true);
-    const page = await deps.batches.listFiles(b.workspace, b.batchId, part, pageToken(req.query), pageSizeOf(req.query, 100));
-    const filesMetadata: FileMetadata[] = page.items.map(({ name, file }) => ({
-      downloadURL: mintUrl(deps, { method: 'GET', workspace: b.workspace, batchId: b.batchId, part, name, purpose: 'file' }),
-      fileName: name,
-      ...(part ? { partName: part } : {}),
-      ...(file.shardId ? { shardId: file.shardId } : {}),
-      contentType: file.contentType,
-      ...(file.nestedContentType ? { nestedContentType: file.nestedContentType } : {}),
-    }));
-    return { filesMetadata, nextPageToken: page.next };
-  });
+  app.get<{ Params: Params; Querystring: Record<string, unknown> }>(
+    `${DS}/batches/:batchId/list`,
+    async (req) => {
+      const b = await deps.batches.require(req.workspace, assertBatchId(req.params.batchId));
+      const partName = optString(req.query, 'partName', 128);
+      const [part] = await resolvePart(deps, b, partName, true);
+      const page = await deps.batches.listFiles(
+        b.workspace,
+        b.batchId,
+        part,
+        pageToken(req.query),
+        pageSizeOf(req.query, 100),
+      );
+      const filesMetadata: FileMetadata[] = page.items.map(({ name, file }) => ({
+        downloadURL: mintUrl(deps, {
+          method: 'GET',
+          workspace: b.workspace,
+          batchId: b.batchId,
+          part,
+          name,
+          purpose: 'file',
+        }),
+        fileName: name,
+        ...(part ? { partName: part } : {}),
+        ...(file.shardId ? { shardId: file.shardId } : {}),
+        contentType: file.contentType,
+        ...(file.nestedContentType ? { nestedContentType: file.nestedContentType } : {}),
+      }));
+      return { filesMetadata, nextPageToken: page.next };
+    },
+  );
 
-  app.get<{ Params: Params; Querystring: Record<string, unknown> }>(`${DS}/batches/:batchId/shards`, async (req) => {
-    const b = await deps.batches.require(req.workspace, assertBatchId(req.params.batchId));
-    const page = await deps.batches.listShards(b.workspace, b.batchId, pageToken(req.query), pageSizeOf(req.query, 100), SHARD_ORPHAN_MS);
-    const shards: ShardDetails[] = page.items.map((s) => ({
-      shardId: s.shardId,
-      statusName: s.statusName,
-      statusType: s.statusType,
-      eventTimestamp: s.eventTimestamp,
-      shardObjectsCount: s.shardObjectsCount,
-      ...(s.statusMetadata ? { statusMetadata: s.statusMetadata } : {}),
-    }));
-    return { shards, nextPageToken: page.next };
-  });
+  app.get<{ Params: Params; Querystring: Record<string, unknown> }>(
+    `${DS}/batches/:batchId/shards`,
+    async (req) => {
+      const b = await deps.batches.require(req.workspace, assertBatchId(req.params.batchId));
+      const page = await deps.batches.listShards(
+        b.workspace,
+        b.batchId,
+        pageToken(req.query),
+        pageSizeOf(req.query, 100),
+        SHARD_ORPHAN_MS,
+      );
+      const shards: ShardDetails[] = page.items.map((s) => ({
+        shardId: s.shardId,
+        statusName: s.statusName,
+        statusType: s.statusType,
+        eventTimestamp: s.eventTimestamp,
+        shardObjectsCount: s.shardObjectsCount,
+        ...(s.statusMetadata ? { statusMetadata: s.statusMetadata } : {}),
+      }));
+      return { shards, nextPageToken: page.next };
+    },
+  );
 
   // §2.8 single image upload: multipart form, one file part named after the file.
-  app.post<{ Params: Params; Querystring: Record<string, unknown> }>(`${DS}/batches/:batchId/upload/image`, async (req, reply) => {
-    const batchId = assertBatchId(req.params.batchId);
-    const displayName = optString(req.query, 'displayName', 256) ?? batchId;
-    if (!req.isMultipart()) throw Errors.unsupportedMedia('expected multipart/form-data with one image file part');
-    const file = await req.file({ limits: { fileSize: deps.config.limits.maxImageBytes, files: 1, fields: 10 } });
-    if (!file) throw Errors.validation('file', 'the form has no file part');
-    const fileName = assertFileName(optString(req.query, 'fileName', 255) ?? file.filename, 'fileName');
-    const ext = path.extname(fileName).slice(1).toLowerCase();
-    if (!IMAGE_EXTENSIONS.includes(ext)) throw Errors.validation('fileName', `not an image extension (${IMAGE_EXTENSIONS.join(', ')})`);
-    await deps.batches.ensure(req.workspace, batchId, { displayName, batchType: 'simple-batch', contentType: 'images' });
-    const key = objectKeys.batchFile(req.workspace, batchId, '', fileName);
-    const info = await deps.store.put(key, file.file, { contentType: file.mimetype || 'application/octet-stream' });
-    if (file.file.truncated) {
-      await deps.store.delete(key);
-      throw Errors.payloadTooLarge('image', deps.config.limits.maxImageBytes);
-    }
-    await deps.batches.putFile(req.workspace, batchId, '', fileName, { contentType: 'images', size: info.size });
-    reply.code(200);
-    return { status: 'ok' };
-  });
+  app.post<{ Params: Params; Querystring: Record<string, unknown> }>(
+    `${DS}/batches/:batchId/upload/image`,
+    async (req, reply) => {
+      const batchId = assertBatchId(req.params.batchId);
+      const displayName = optString(req.query, 'displayName', 256) ?? batchId;
+      if (!req.isMultipart())
+        throw Errors.unsupportedMedia('expected multipart/form-data with one image file part');
+      const file = await req.file({
+        limits: { fileSize: deps.config.limits.maxImageBytes, files: 1, fields: 10 },
+      });
+      if (!file) throw Errors.validation('file', 'the form has no file part');
+      const fileName = assertFileName(optString(req.query, 'fileName', 255) ?? file.filename, 'fileName');
+      const ext = path.extname(fileName).slice(1).toLowerCase();
+      if (!IMAGE_EXTENSIONS.includes(ext))
+        throw Errors.validation('fileName', `not an image extension (${IMAGE_EXTENSIONS.join(', ')})`);
+      await deps.batches.ensure(req.workspace, batchId, {
+        displayName,
+        batchType: 'simple-batch',
+        contentType: 'images',
+      });
+      const key = objectKeys.batchFile(req.workspace, batchId, '', fileName);
+      const info = await deps.store.put(key, file.file, {
+        contentType: file.mimetype || 'application/octet-stream',
+      });
+      if (file.file.truncated) {
+        await deps.store.delete(key);
+        throw Errors.payloadTooLarge('image', deps.config.limits.maxImageBytes);
+      }
+      await deps.batches.putFile(req.workspace, batchId, '', fileName, {
+        contentType: 'images',
+        size: info.size,
+      });
+      reply.code(200);
+      return { status: 'ok' };
+    },
+  );
 
   // §2.9 video upload: a signed PUT URL; the file becomes listable when the PUT lands.
-  app.post<{ Params: Params; Querystring: Record<string, unknown> }>(`${DS}/batches/:batchId/upload/video`, async (req) => {
-    const batchId = assertBatchId(req.params.batchId);
-    const displayName = optString(req.query, 'displayName', 256) ?? batchId;
-    const fileName = assertFileName(optString(req.query, 'fileName', 255) ?? '', 'fileName');
-    await deps.batches.ensure(req.workspace, batchId, { displayName, batchType: 'simple-batch', contentType: 'videos' });
-    const uploadURL = mintUrl(deps, { method: 'PUT', workspace: req.workspace, batchId, part: '', name: fileName, purpose: 'video' });
-    return { signedURLDetails: { uploadURL, extensionHeaders: {} } };
-  });
+  app.post<{ Params: Params; Querystring: Record<string, unknown> }>(
+    `${DS}/batches/:batchId/upload/video`,
+    async (req) => {
+      const batchId = assertBatchId(req.params.batchId);
+      const displayName = optString(req.query, 'displayName', 256) ?? batchId;
+      const fileName = assertFileName(optString(req.query, 'fileName', 255) ?? '', 'fileName');
+      await deps.batches.ensure(req.workspace, batchId, {
+        displayName,
+        batchType: 'simple-batch',
+        contentType: 'videos',
+      });
+      const uploadURL = mintUrl(deps, {
+        method: 'PUT',
+        workspace: req.workspace,
+        batchId,
+        part: '',
+        name: fileName,
+        purpose: 'video',
+      });
+      return { signedURLDetails: { uploadURL, extensionHeaders: {} } };
+    },
+  );
 
   // §2.10 bulk image shard: registers a shard and returns a signed PUT URL for its tar.
-  app.post<{ Params: Params; Querystring: Record<string, unknown> }>(`${DS}/batches/:batchId/bulk-upload/image-files`, async (req) => {
-    const batchId = assertBatchId(req.params.batchId);
-    const displayName = optString(req.query, 'displayName', 256) ?? batchId;
-    await deps.batches.ensure(req.workspace, batchId, { displayName, batchType: 'sharded-batch', contentType: 'images' });
-    const now = deps.clock.now();
-    const shardId = randomUUID();
-    await deps.batches.putShard(req.workspace, batchId, { shardId, statusName: 'shard-registered', statusType: 'info', eventTimestamp: iso(now), shardObjectsCount: 0, registeredAt: now });
-    const uploadURL = mintUrl(deps, { method: 'PUT', workspace: req.workspace, batchId, part: '', name: `${shardId}.tar`, purpose: 'shard' });
-    return { signedURLDetails: { uploadURL, extensionHeaders: {} } };
-  });
+  app.post<{ Params: Params; Querystring: Record<string, unknown> }>(
+    `${DS}/batches/:batchId/bulk-upload/image-files`,
+    async (req) => {
+      const batchId = assertBatchId(req.params.batchId);
+      const displayName = optString(req.query, 'displayName', 256) ?? batchId;
+      await deps.batches.ensure(req.workspace, batchId, {
+        displayName,
+        batchType: 'sharded-batch',
+        contentType: 'images',
+      });
+      const now = deps.clock.now();
+      const shardId = randomUUID();
+      await deps.batches.putShard(req.workspace, batchId, {
+        shardId,
+        statusName: 'shard-registered',
+        statusType: 'info',
+        eventTimestamp: iso(now),
+        shardObjectsCount: 0,
+        registeredAt: now,
+      });
+      const uploadURL = mintUrl(deps, {
+        method: 'PUT',
+        workspace: req.workspace,
+        batchId,
+        part: '',
+        name: `${shardId}.tar`,
+        purpose: 'shard',
+      });
+      return { signedURLDetails: { uploadURL, extensionHeaders: {} } };
+    },
+  );
 
   // §2.11 / §2.12 reference ingests: validated and durably recorded here, downloaded by the scheduler.
-  const refQueue = new Queue<ReferenceIngestJob>(REFERENCE_INGEST_QUEUE, { connection: deps.redis, prefix: QUEUE_PREFIX });
+  const refQueue = new Queue<ReferenceIngestJob>(REFERENCE_INGEST_QUEUE, {
+    connection: deps.redis,
+    prefix: QUEUE_PREFIX,
+  });
   app.addHook('onClose', async () => {
     await refQueue.close();
   });
   for (const kind of ['images', 'videos'] as const) {
     const p = kind === 'images' ? 'bulk-upload/image-references' : 'bulk-upload/video-references';
-    app.post<{ Params: Params; Querystring: Record<string, unknown> }>(`${DS}/batches/:batchId/${p}`, { bodyLimit: REFERENCES_BODY_LIMIT }, async (req) => {
-      const batchId = assertBatchId(req.params.batchId);
-      const displayName = optString(req.query, 'displayName', 256) ?? batchId;
-      const body = parseReferenceIngest(req.body, kind);
-      const digest = createHash('sha256')
-        .update(JSON.stringify({ batchId, kind, references: body.references ?? null, referencesURL: body.referencesURL ?? null }))
-        .digest('hex');
-      await deps.batches.ensure(req.workspace, batchId, { displayName, batchType: kind === 'images' ? 'sharded-batch' : 'simple-batch', contentType: kind });
-      const shardsOut = (ids: string[]) => (kind === 'images' && body.references ? { shardIds: ids } : {});
-      const existing = await deps.batches.getIngest(req.workspace, batchId, digest);
-      if (existing) return { ingestId: existing.ingestId, ...shardsOut(existing.shardIds), duplicated: true };
-      const ingestId = body.ingestId ?? digest.slice(0, 32);
-      const shardIds =
-        kind === 'images' && body.references
-          ? Array.from({ length: Math.ceil(body.references.length / REFERENCE_SHARD_SIZE) }, (_, i) => referenceShardId(digest, i))
-          : [];
-      // Enqueue first (the job id makes a repeat a no-op), then record: a crash in between leaves a
-      // job without a record, and the client's retry is accepted again rather than lost.
-      await refQueue.add(
-        'ingest',
-        {
-          workspace: req.workspace,
-          batchId,
+    app.post<{ Params: Params; Querystring: Record<string, unknown> }>(
+      `${DS}/batches/:batchId/${p}`,
+      { bodyLimit: REFERENCES_BODY_LIMIT },
+      async (req) => {
+        const batchId = assertBatchId(req.params.batchId);
+        const displayName = optString(req.query, 'displayName', 256) ?? batchId;
+        const body = parseReferenceIngest(req.body, kind);
+        const digest = createHash('sha256')
+          .update(
+            JSON.stringify({
+              batchId,
+              kind,
+              references: body.references ?? null,
+              referencesURL: body.referencesURL ?? null,
+            }),
+          )
+          .digest('hex');
+        await deps.batches.ensure(req.workspace, batchId, {
+          displayName,
+          batchType: kind === 'images' ? 'sharded-batch' : 'simple-batch',
+          contentType: kind,
+        });
+        const shardsOut = (ids: string[]) => (kind === 'images' && body.references ? { shardIds: ids } : {});
+        const existing = await deps.batches.getIngest(req.workspace, batchId, digest);
+        if (existing)
+          return { ingestId: existing.ingestId, ...shardsOut(existing.shardIds), duplicated: true };
+        const ingestId = body.ingestId ?? digest.slice(0, 32);
+        const shardIds =
+          kind === 'images' && body.references
+            ? Array.from({ length: Math.ceil(body.references.length / REFERENCE_SHARD_SIZE) }, (_, i) =>
+                referenceShardId(digest, i),
+              )
+            : [];
+        // Enqueue first (the job id makes a repeat a no-op), then record: a crash in between leaves a
+        // job without a record, and the client's retry is accepted again rather than lost.
+        await refQueue.add(
+          'ingest',
+          {
+            workspace: req.workspace,
+            batchId,
+            ingestId,
+            digest,
+            kind,
+            ...(body.references ? { references: body.references } : {}),
+            ...(body.referencesURL ? { referencesURL: body.referencesURL } : {}),
+            ...(body.notificationsURL ? { notificationsURL: body.notificationsURL } : {}),
+            categories: body.categories,
+          },
+          {
+            jobId: `ref-${req.workspace}-${batchId}-${digest}`,
+            attempts: 5,
+            backoff: { type: 'exponential', delay: 2000 },
+            removeOnComplete: 1000,
+            removeOnFail: 1000,
+          },
+        );
+        const fresh = await deps.batches.recordIngest(req.workspace, batchId, digest, {
           ingestId,
-          digest,
-          kind,
-          ...(body.references ? { references: body.references } : {}),
-          ...(body.referencesURL ? { referencesURL: body.referencesURL } : {}),
-          ...(body.notificationsURL ? { notificationsURL: body.notificationsURL } : {}),
-          categories: body.categories,
-        },
-        { jobId: `ref-${req.workspace}-${batchId}-${digest}`, attempts: 5, backoff: { type: 'exponential', delay: 2000 }, removeOnComplete: 1000, removeOnFail: 1000 },
-      );
-      const fresh = await deps.batches.recordIngest(req.workspace, batchId, digest, { ingestId, shardIds, createdAt: deps.clock.now() });
-      if (!fresh) {
-        const rec = await deps.batches.getIngest(req.workspace, batchId, digest);
-        return { ingestId: rec?.ingestId ?? ingestId, ...shardsOut(rec?.shardIds ?? shardIds), duplicated: true };
-      }
-      return { ingestId, ...shardsOut(shardIds), duplicated: false };
-    });
+          shardIds,
+          createdAt: deps.clock.now(),
+        });
+        if (!fresh) {
+          const rec = await deps.batches.getIngest(req.workspace, batchId, digest);
+          return {
+            ingestId: rec?.ingestId ?? ingestId,
+            ...shardsOut(rec?.shardIds ?? shardIds),
+            duplicated: true,
+          };
+        }
+        return { ingestId, ...shardsOut(shardIds), duplicated: false };
+      },
+    );
   }
 
   app.post<{ Params: Params }>(`${DS}/batches/:batchId/roboql-ingest`, async (req) => {
@@ -218,8 +347,15 @@ const CATEGORIES = ['ingest-status', 'files-status'] as const;
 function parseReferenceIngest(
   raw: unknown,
   kind: 'images' | 'videos',
-): { references?: FileReference[]; referencesURL?: string; ingestId?: string; notificationsURL?: string; categories: ReferenceIngestJob['categories'] } {
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw Errors.validation('body', 'expected a JSON object');
+): {
+  references?: FileReference[];
+  referencesURL?: string;
+  ingestId?: string;
+  notificationsURL?: string;
+  categories: ReferenceIngestJob['categories'];
+} {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+    throw Errors.validation('body', 'expected a JSON object');
   const b = raw as Record<string, unknown>;
   const listField = kind === 'images' ? 'imageReferences' : 'videoReferences';
   const urlField = kind === 'images' ? 'imageReferencesURL' : 'videoReferencesURL';
@@ -230,26 +366,42 @@ function parseReferenceIngest(
   }
   const out: ReturnType<typeof parseReferenceIngest> = { categories: ['ingest-status'] };
   if (list !== undefined && list !== null) {
-    if (!Array.isArray(list) || list.length === 0) throw Errors.validation(listField, 'must be a non-empty array');
-    if (list.length > MAX_INLINE_REFERENCES) throw Errors.validation(listField, `at most ${MAX_INLINE_REFERENCES} references per request`);
+    if (!Array.isArray(list) || list.length === 0)
+      throw Errors.validation(listField, 'must be a non-empty array');
+    if (list.length > MAX_INLINE_REFERENCES)
+      throw Errors.validation(listField, `at most ${MAX_INLINE_REFERENCES} references per request`);
     out.references = list.map((r, i) => {
       const o = r as Record<string, unknown>;
-      if (!o || typeof o !== 'object' || typeof o.name !== 'string' || typeof o.url !== 'string' || !o.name || !o.url) {
-        throw Errors.validation(`${listField}[${i}]`, 'must be an object with non-empty string "name" and "url"');
+      if (
+        !o ||
+        typeof o !== 'object' ||
+        typeof o.name !== 'string' ||
+        typeof o.url !== 'string' ||
+        !o.name ||
+        !o.url
+      ) {
+        throw Errors.validation(
+          `${listField}[${i}]`,
+          'must be an object with non-empty string "name" and "url"',
+        );
       }
-      if (o.url.length > 8192) throw Errors.validation(`${listField}[${i}].url`, 'longer than 8192 characters');
+      if (o.url.length > 8192)
+        throw Errors.validation(`${listField}[${i}].url`, 'longer than 8192 characters');
       return { name: o.name, url: o.url };
     });
   } else {
-    if (typeof url !== 'string' || !url || url.length > 8192) throw Errors.validation(urlField, 'must be a URL string');
+    if (typeof url !== 'string' || !url || url.length > 8192)
+      throw Errors.validation(urlField, 'must be a URL string');
     out.referencesURL = url;
   }
   if (b.ingestId !== undefined && b.ingestId !== null) {
-    if (typeof b.ingestId !== 'string' || b.ingestId.length === 0 || b.ingestId.length > 1024) throw Errors.validation('ingestId', 'must be a string of 1-1024 characters');
+    if (typeof b.ingestId !== 'string' || b.ingestId.length === 0 || b.ingestId.length > 1024)
+      throw Errors.validation('ingestId', 'must be a string of 1-1024 characters');
     out.ingestId = b.ingestId;
   }
   if (b.notificationsURL !== undefined && b.notificationsURL !== null) {
-    if (typeof b.notificationsURL !== 'string' || !/^https?:\/\//i.test(b.notificationsURL)) throw Errors.validation('notificationsURL', 'must be an http(s) URL');
+    if (typeof b.notificationsURL !== 'string' || !/^https?:\/\//i.test(b.notificationsURL))
+      throw Errors.validation('notificationsURL', 'must be an http(s) URL');
     out.notificationsURL = b.notificationsURL;
   }
   if (b.notificationCategories !== undefined && b.notificationCategories !== null) {

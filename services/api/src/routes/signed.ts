@@ -3,8 +3,8 @@ import { Errors } from '@visionbatch/shared/errors';
 import { isSafeFileName } from '@visionbatch/shared/ids';
 import { objectKeys } from '@visionbatch/shared/object-keys';
 import { ObjectNotFoundError } from '@visionbatch/shared/object-store/index';
-import { iso } from '@visionbatch/shared/time';
 import { SIGNED_PATH_PREFIX, type SignedGrant, verifySigned } from '@visionbatch/shared/signed-url';
+import { iso } from '@visionbatch/shared/time';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ApiDeps } from '../deps.ts';
 
@@ -25,7 +25,13 @@ function byteLimit(limit: number): Transform & { bytes: number } {
 
 function grantOf(deps: ApiDeps, req: FastifyRequest<{ Params: SignedParams }>): SignedGrant {
   const p = req.params;
-  const r = verifySigned(deps.urlSecret, req.method, p, req.query as Record<string, unknown>, deps.clock.now());
+  const r = verifySigned(
+    deps.urlSecret,
+    req.method,
+    p,
+    req.query as Record<string, unknown>,
+    deps.clock.now(),
+  );
   if (!r.ok) throw Errors.badSignature(r.reason);
   if (!isSafeFileName(r.grant.name)) throw Errors.badSignature('bad object name');
   return r.grant;
@@ -48,24 +54,42 @@ export function signedRoutes(app: FastifyInstance, deps: ApiDeps): void {
       const limit = byteLimit(deps.config.api.maxUploadBytes);
       if (g.purpose === 'video') {
         const key = objectKeys.batchFile(g.workspace, g.batchId, g.part, g.name);
-        const info = await deps.store.put(key, req.raw.pipe(limit), { contentType: 'application/octet-stream' });
-        await deps.batches.putFile(g.workspace, g.batchId, g.part, g.name, { contentType: 'videos', size: info.size });
+        const info = await deps.store.put(key, req.raw.pipe(limit), {
+          contentType: 'application/octet-stream',
+        });
+        await deps.batches.putFile(g.workspace, g.batchId, g.part, g.name, {
+          contentType: 'videos',
+          size: info.size,
+        });
         return { status: 'ok', size: info.size };
       }
       if (g.purpose === 'shard') {
         const shardId = g.name.replace(/\.tar$/, '');
         const shard = await deps.batches.getShard(g.workspace, g.batchId, shardId);
         if (!shard) throw Errors.notFound('shard', shardId);
-        if (shard.statusName !== 'shard-registered') throw Errors.conflict(`shard ${shardId} was already uploaded`);
-        const info = await deps.store.put(objectKeys.shardTar(g.workspace, g.batchId, shardId), req.raw.pipe(limit), { contentType: 'application/x-tar' });
-        await deps.batches.putShard(g.workspace, g.batchId, { ...shard, statusName: 'shard-uploaded', eventTimestamp: iso(deps.clock.now()), statusMetadata: { tarBytes: info.size } });
+        if (shard.statusName !== 'shard-registered')
+          throw Errors.conflict(`shard ${shardId} was already uploaded`);
+        const info = await deps.store.put(
+          objectKeys.shardTar(g.workspace, g.batchId, shardId),
+          req.raw.pipe(limit),
+          { contentType: 'application/x-tar' },
+        );
+        await deps.batches.putShard(g.workspace, g.batchId, {
+          ...shard,
+          statusName: 'shard-uploaded',
+          eventTimestamp: iso(deps.clock.now()),
+          statusMetadata: { tarBytes: info.size },
+        });
         await deps.enqueueShard(g.workspace, g.batchId, shardId);
         return { status: 'ok', size: info.size };
       }
       throw Errors.badSignature(`unknown upload purpose "${g.purpose}"`);
     });
 
-    const download = async (req: FastifyRequest<{ Params: SignedParams }>, reply: import('fastify').FastifyReply) => {
+    const download = async (
+      req: FastifyRequest<{ Params: SignedParams }>,
+      reply: import('fastify').FastifyReply,
+    ) => {
       const g = grantOf(deps, req);
       if (g.purpose !== 'file') throw Errors.badSignature('not a download URL');
       const key = objectKeys.batchFile(g.workspace, g.batchId, g.part, g.name);

@@ -1,13 +1,38 @@
 import { describe, expect, it } from 'vitest';
-import { desiredPoolSize, type JobWork, machinesForJob, type PolicyOptions, type PoolState } from './policy.ts';
+import {
+  desiredPoolSize,
+  type JobWork,
+  machinesForJob,
+  type PolicyOptions,
+  type PoolState,
+} from './policy.ts';
 
-const opts: PolicyOptions = { targetDrainSeconds: 60, filesPerMachineSecond: 10, scaleDownCooldownMs: 30_000 };
-const pool = (p: Partial<PoolState> = {}): PoolState => ({ min: 0, max: 10, current: 0, busy: 0, lastChangeAt: 0, ...p });
-const job = (files: number, extra: Partial<JobWork> = {}): JobWork => ({ remainingTasks: Math.ceil(files / 256), remainingFiles: files, workersPerMachine: 2, maxParallelTasks: null, ...extra });
+const opts: PolicyOptions = {
+  targetDrainSeconds: 60,
+  filesPerMachineSecond: 10,
+  scaleDownCooldownMs: 30_000,
+};
+const pool = (p: Partial<PoolState> = {}): PoolState => ({
+  min: 0,
+  max: 10,
+  current: 0,
+  busy: 0,
+  lastChangeAt: 0,
+  ...p,
+});
+const job = (files: number, extra: Partial<JobWork> = {}): JobWork => ({
+  remainingTasks: Math.ceil(files / 256),
+  remainingFiles: files,
+  workersPerMachine: 2,
+  maxParallelTasks: null,
+  ...extra,
+});
 
 describe('autoscaler policy', () => {
   it('rises with the backlog', () => {
-    const sizes = [0, 100, 1_000, 3_000, 6_000, 20_000].map((f) => desiredPoolSize(f ? [job(f)] : [], pool(), opts, 1e9));
+    const sizes = [0, 100, 1_000, 3_000, 6_000, 20_000].map((f) =>
+      desiredPoolSize(f ? [job(f)] : [], pool(), opts, 1e9),
+    );
     expect(sizes).toEqual([0, 1, 2, 5, 10, 10]);
     for (let i = 1; i < sizes.length; i++) expect(sizes[i]).toBeGreaterThanOrEqual(sizes[i - 1]);
   });
@@ -18,7 +43,12 @@ describe('autoscaler policy', () => {
     expect(desiredPoolSize([job(100_000), job(100_000)], pool({ max: 4 }), opts, 1e9)).toBe(4);
     expect(desiredPoolSize([], pool({ min: 2 }), opts, 1e9)).toBe(2);
     // never more machines than tasks can use
-    expect(machinesForJob({ remainingTasks: 3, remainingFiles: 1_000_000, workersPerMachine: 1, maxParallelTasks: null }, opts)).toBe(3);
+    expect(
+      machinesForJob(
+        { remainingTasks: 3, remainingFiles: 1_000_000, workersPerMachine: 1, maxParallelTasks: null },
+        opts,
+      ),
+    ).toBe(3);
   });
 
   it('sums over jobs of the pool', () => {
@@ -43,7 +73,12 @@ describe('autoscaler policy', () => {
     const trace: number[] = [];
     for (let t = 0; t <= 600_000; t += 10_000) {
       const jobs = remaining > 0 ? [job(remaining)] : [];
-      const next = desiredPoolSize(jobs, pool({ current: size, busy: remaining > 0 ? size : 0, lastChangeAt: lastChange }), opts, t);
+      const next = desiredPoolSize(
+        jobs,
+        pool({ current: size, busy: remaining > 0 ? size : 0, lastChangeAt: lastChange }),
+        opts,
+        t,
+      );
       if (next !== size) lastChange = t;
       size = next;
       trace.push(size);

@@ -41,14 +41,23 @@ export interface PolicyOptions {
 export function machinesForJob(job: JobWork, opts: PolicyOptions): number {
   if (job.remainingTasks <= 0) return 0;
   const wpm = Math.max(1, job.workersPerMachine);
-  const byVolume = Math.ceil(job.remainingFiles / Math.max(1e-9, opts.filesPerMachineSecond * opts.targetDrainSeconds));
+  const byVolume = Math.ceil(
+    job.remainingFiles / Math.max(1e-9, opts.filesPerMachineSecond * opts.targetDrainSeconds),
+  );
   const byTasks = Math.ceil(job.remainingTasks / wpm);
-  const byCap = job.maxParallelTasks ? Math.max(1, Math.ceil(job.maxParallelTasks / wpm)) : Number.POSITIVE_INFINITY;
+  const byCap = job.maxParallelTasks
+    ? Math.max(1, Math.ceil(job.maxParallelTasks / wpm))
+    : Number.POSITIVE_INFINITY;
   return Math.max(1, Math.min(byVolume, byTasks, byCap));
 }
 
 /** The desired size of a pool. */
-export function desiredPoolSize(jobs: readonly JobWork[], pool: PoolState, opts: PolicyOptions, now: number): number {
+export function desiredPoolSize(
+  jobs: readonly JobWork[],
+  pool: PoolState,
+  opts: PolicyOptions,
+  now: number,
+): number {
   const wanted = jobs.reduce((sum, j) => sum + machinesForJob(j, opts), 0);
   const clamped = Math.min(pool.max, Math.max(pool.min, wanted));
   if (clamped >= pool.current) return clamped;

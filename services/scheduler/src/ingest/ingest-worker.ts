@@ -1,11 +1,11 @@
-import { UnrecoverableError, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { BatchesRepo } from '@visionbatch/shared/batches-repo';
 import type { Logger } from '@visionbatch/shared/logger';
 import { objectKeys } from '@visionbatch/shared/object-keys';
 import type { ObjectStore } from '@visionbatch/shared/object-store/index';
 import { INGEST_QUEUE, QUEUE_PREFIX, type ShardIngestJob } from '@visionbatch/shared/queues';
 import { type Clock, iso } from '@visionbatch/shared/time';
+import { UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
 import type { Counter } from 'prom-client';
 import type { Notifier } from '../notifier.ts';
 import { BadArchiveError, indexShard } from './tar-indexer.ts';
@@ -37,13 +37,25 @@ export function startIngestWorker(d: IngestDeps): Worker<ShardIngestJob> {
       const { workspace: ws, batchId, shardId } = job.data;
       const log = d.logger.child({ workspace: ws, batchId, shardId });
       const shard = await d.batches.getShard(ws, batchId, shardId);
-      if (!shard || shard.statusName === 'shard-ingested' || shard.statusName === 'shard-ingest-failed') return;
+      if (!shard || shard.statusName === 'shard-ingested' || shard.statusName === 'shard-ingest-failed')
+        return;
       let result: Awaited<ReturnType<typeof indexShard>>;
       try {
-        result = await indexShard({ store: d.store, batches: d.batches, clock: d.clock, maxImageBytes: d.maxImageBytes }, ws, batchId, shardId);
+        result = await indexShard(
+          { store: d.store, batches: d.batches, clock: d.clock, maxImageBytes: d.maxImageBytes },
+          ws,
+          batchId,
+          shardId,
+        );
       } catch (err) {
         if (!(err instanceof BadArchiveError)) throw err;
-        await d.batches.putShard(ws, batchId, { ...shard, statusName: 'shard-ingest-failed', statusType: 'error', eventTimestamp: iso(d.clock.now()), statusMetadata: { error: err.message } });
+        await d.batches.putShard(ws, batchId, {
+          ...shard,
+          statusName: 'shard-ingest-failed',
+          statusType: 'error',
+          eventTimestamp: iso(d.clock.now()),
+          statusMetadata: { error: err.message },
+        });
         await d.store.delete(objectKeys.shardTar(ws, batchId, shardId));
         log.warn({ err: err.message }, 'shard failed');
         throw new UnrecoverableError(err.message);
@@ -68,35 +80,50 @@ export function startIngestWorker(d: IngestDeps): Worker<ShardIngestJob> {
       if (n?.notificationsURL) {
         const key = d.publishableKey(ws);
         const ingestId = n.ingestId ?? shardId;
-        const truncated = result.ingested.length > MAX_LISTED_FILES || result.failed.length > MAX_LISTED_FILES;
-        await d.notifier.send(n.notificationsURL, key, {
-          type: 'roboflow-data-staging-notification-v1',
-          ingest_id: ingestId,
-          batch_id: batchId,
-          shard_id: shardId,
-          notification: {
-            type: 'ingest-files-status-notification-v1',
-            success: result.failed.length === 0,
-            ingested_files: result.ingested.slice(0, MAX_LISTED_FILES),
-            failed_files: result.failed.slice(0, MAX_LISTED_FILES),
-            content_truncated: truncated,
-          },
-        }, `files-${ws}-${batchId}-${shardId}`);
-        // ingest-status once no other shard of this batch is still waiting to be indexed.
-        const pending = (await d.batches.allShards(ws, batchId)).filter((s) => s.shardId !== shardId && s.statusName === 'shard-uploaded');
-        if (pending.length === 0) {
-          await d.notifier.send(n.notificationsURL, key, {
+        const truncated =
+          result.ingested.length > MAX_LISTED_FILES || result.failed.length > MAX_LISTED_FILES;
+        await d.notifier.send(
+          n.notificationsURL,
+          key,
+          {
             type: 'roboflow-data-staging-notification-v1',
             ingest_id: ingestId,
             batch_id: batchId,
-            shard_id: null,
-            notification: { type: 'ingest-status-notification-v1', success: true },
-          }, `ingest-${ws}-${batchId}-${ingestId}-${shardId}`);
+            shard_id: shardId,
+            notification: {
+              type: 'ingest-files-status-notification-v1',
+              success: result.failed.length === 0,
+              ingested_files: result.ingested.slice(0, MAX_LISTED_FILES),
+              failed_files: result.failed.slice(0, MAX_LISTED_FILES),
+              content_truncated: truncated,
+            },
+          },
+          `files-${ws}-${batchId}-${shardId}`,
+        );
+        // ingest-status once no other shard of this batch is still waiting to be indexed.
+        const pending = (await d.batches.allShards(ws, batchId)).filter(
+          (s) => s.shardId !== shardId && s.statusName === 'shard-uploaded',
+        );
+        if (pending.length === 0) {
+          await d.notifier.send(
+            n.notificationsURL,
+            key,
+            {
+              type: 'roboflow-data-staging-notification-v1',
+              ingest_id: ingestId,
+              batch_id: batchId,
+              shard_id: null,
+              notification: { type: 'ingest-status-notification-v1', success: true },
+            },
+            `ingest-${ws}-${batchId}-${ingestId}-${shardId}`,
+          );
         }
       }
     },
     { connection: d.connection, prefix: QUEUE_PREFIX, concurrency: 2 },
   );
-  worker.on('failed', (job, err) => d.logger.warn({ shardId: job?.data.shardId, err: err.message }, 'shard indexing attempt failed'));
+  worker.on('failed', (job, err) =>
+    d.logger.warn({ shardId: job?.data.shardId, err: err.message }, 'shard indexing attempt failed'),
+  );
   return worker;
 }

@@ -1,5 +1,4 @@
 import path from 'node:path';
-import tar from 'tar-stream';
 import type { BatchesRepo, FileRecord } from '@visionbatch/shared/batches-repo';
 import { isSafeFileName } from '@visionbatch/shared/ids';
 import { sniffImageFormat } from '@visionbatch/shared/image-sniff';
@@ -7,6 +6,7 @@ import { objectKeys } from '@visionbatch/shared/object-keys';
 import type { ObjectStore } from '@visionbatch/shared/object-store/index';
 import type { Clock } from '@visionbatch/shared/time';
 import { IMAGE_EXTENSIONS } from '@visionbatch/shared/wire/data-staging';
+import tar from 'tar-stream';
 
 /** Files a shard may hold (Roboflow's server limit, spec §2.10). */
 export const MAX_FILES_PER_SHARD = 500;
@@ -83,7 +83,11 @@ export async function indexShard(
       }
       if (!isSafeFileName(name)) {
         stream.resume();
-        return fail(name.includes('..') || name.startsWith('/') ? 'unsafe-path' : 'nested-path', raw, 'files must sit at the archive root under a plain name');
+        return fail(
+          name.includes('..') || name.startsWith('/') ? 'unsafe-path' : 'nested-path',
+          raw,
+          'files must sit at the archive root under a plain name',
+        );
       }
       if (name === NOTIFICATION_CONFIG) {
         const buf = await readAll(stream as unknown as AsyncIterable<Buffer>, 64 * 1024);
@@ -109,7 +113,8 @@ export async function indexShard(
       }
       const ext = path.extname(name).slice(1).toLowerCase();
       const buf = await readAll(stream as unknown as AsyncIterable<Buffer>, deps.maxImageBytes);
-      if (!buf) return fail('file-size-limit-exceeded', name, `single image larger than ${deps.maxImageBytes} bytes`);
+      if (!buf)
+        return fail('file-size-limit-exceeded', name, `single image larger than ${deps.maxImageBytes} bytes`);
       if (!IMAGE_EXTENSIONS.includes(ext) || !sniffImageFormat(buf.subarray(0, 16))) {
         return fail('not-an-image', name, 'not a recognised image (extension and content)');
       }
@@ -117,7 +122,9 @@ export async function indexShard(
         return fail('duplicated-file-name', name, 'a file with this name is already in the batch');
       }
       seen.add(name);
-      await deps.store.put(objectKeys.batchFile(ws, batchId, '', name), buf, { contentType: 'application/octet-stream' });
+      await deps.store.put(objectKeys.batchFile(ws, batchId, '', name), buf, {
+        contentType: 'application/octet-stream',
+      });
       accepted.push({ name, rec: { contentType: 'images', size: buf.length, shardId } });
     };
     handle().then(
@@ -134,7 +141,9 @@ export async function indexShard(
     await done;
   } catch (err) {
     // Nothing of a broken archive is listed; remove what was written.
-    await Promise.all(accepted.map((a) => deps.store.delete(objectKeys.batchFile(ws, batchId, '', a.name)).catch(() => {})));
+    await Promise.all(
+      accepted.map((a) => deps.store.delete(objectKeys.batchFile(ws, batchId, '', a.name)).catch(() => {})),
+    );
     throw err;
   }
   for (const a of accepted) await deps.batches.putFile(ws, batchId, '', a.name, a.rec);

@@ -100,7 +100,10 @@ export function compareCodePoints(a: string, b: string): number {
 export function rowDicts(rows: readonly ResultRow[]): Array<Record<string, unknown>> {
   return [...rows]
     .sort((a, b) => compareCodePoints(a.sortKey ?? a.image, b.sortKey ?? b.image))
-    .map((r) => ({ ...(deductImages(r.result) as Record<string, unknown>), ...(r.trailing ?? { image: r.image }) }));
+    .map((r) => ({
+      ...(deductImages(r.result) as Record<string, unknown>),
+      ...(r.trailing ?? { image: r.image }),
+    }));
 }
 
 /** JSONL: one `json.dumps` line per row, each ending in `\n`. */

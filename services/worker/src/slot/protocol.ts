@@ -1,7 +1,15 @@
 import type { StoreConfig } from '@visionbatch/shared/config';
 import type { JobContext, Task, TaskOutcome } from '@visionbatch/shared/tasks';
 
-export type { ExportTask, FileFailure, ImageTask, JobContext, Task, TaskOutcome, VideoTask } from '@visionbatch/shared/tasks';
+export type {
+  ExportTask,
+  FileFailure,
+  ImageTask,
+  JobContext,
+  Task,
+  TaskOutcome,
+  VideoTask,
+} from '@visionbatch/shared/tasks';
 
 /** main thread → slot */
 export type ToSlot =

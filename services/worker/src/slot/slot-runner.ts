@@ -11,8 +11,8 @@ import { type CompiledWorkflow, compileWorkflow } from '../engine/workflow/compi
 import { pickImageInput } from '../engine/workflow/executor.ts';
 import { runExportTask } from './export-task.ts';
 import { runImageTask, TaskCancelledError } from './image-task.ts';
-import { runVideoTask } from './video-task.ts';
 import type { FromSlot, JobContext, Task, ToSlot } from './protocol.ts';
+import { runVideoTask } from './video-task.ts';
 import { loadWeights } from './weights-cache.ts';
 
 /**

@@ -21,7 +21,11 @@ const PROGRESS_INTERVAL_MS = 200;
  * `frame_timestamp` (spec/workflows.md §3.9, §5.5: epoch 0 + index / fps). A video that breaks
  * off keeps the frames that decoded and adds one failure record.
  */
-export async function runVideoTask(deps: ImageTaskDeps, task: VideoTask, frames: FrameSource = new FfmpegFrameSource()): Promise<TaskOutcome> {
+export async function runVideoTask(
+  deps: ImageTaskDeps,
+  task: VideoTask,
+  frames: FrameSource = new FfmpegFrameSource(),
+): Promise<TaskOutcome> {
   const { context, compiled, runtime, store } = deps;
   const [video] = task.input.files;
   const rows: ResultRow[] = [];
@@ -34,9 +38,15 @@ export async function runVideoTask(deps: ImageTaskDeps, task: VideoTask, frames:
     } else {
       const local = path.join(dir, 'input');
       try {
-        await pipeline(await store.get(objectKeys.batchFile(context.workspace, task.input.batchId, task.input.part, video)), createWriteStream(local));
+        await pipeline(
+          await store.get(
+            objectKeys.batchFile(context.workspace, task.input.batchId, task.input.part, video),
+          ),
+          createWriteStream(local),
+        );
       } catch (err) {
-        if (err instanceof Error && err.name === 'ObjectNotFoundError') failures.push({ file: video, reason: 'not-found', message: 'the staged file does not exist' });
+        if (err instanceof Error && err.name === 'ObjectNotFoundError')
+          failures.push({ file: video, reason: 'not-found', message: 'the staged file does not exist' });
         else throw err;
       }
       if (failures.length === 0) await decodeFrames(local);
@@ -50,31 +60,53 @@ export async function runVideoTask(deps: ImageTaskDeps, task: VideoTask, frames:
     try {
       info = await frames.probe(local);
     } catch (err) {
-      failures.push({ file: video, reason: err instanceof VideoDecodeError ? err.reason : 'video-unreadable', message: (err as Error).message });
+      failures.push({
+        file: video,
+        reason: err instanceof VideoDecodeError ? err.reason : 'video-unreadable',
+        message: (err as Error).message,
+      });
       return;
     }
     const total = task.input.range ? task.input.range.end - task.input.range.start : (info.frameCount ?? 0);
     let last = Number.NEGATIVE_INFINITY;
     try {
-      for await (const f of frames.frames(local, info, { maxFps: context.maxVideoFPS, layout: null, range: task.input.range })) {
+      for await (const f of frames.frames(local, info, {
+        maxFps: context.maxVideoFPS,
+        layout: null,
+        range: task.input.range,
+      })) {
         const image = DecodedImage.fromPixels({ data: f.rgb, width: f.width, height: f.height });
         const frameNumber = f.index + 1;
         try {
-          const res = await executeImage(compiled, runtime, image, { imageInputName: context.imageInputName, parameters: context.workflowParameters });
+          const res = await executeImage(compiled, runtime, image, {
+            imageInputName: context.imageInputName,
+            parameters: context.workflowParameters,
+          });
           rows.push({
             image: video,
             result: res.output,
-            trailing: { video, frame_number: frameNumber, frame_timestamp: new Date(Math.round(f.timestampSec * 1000)).toISOString() },
+            trailing: {
+              video,
+              frame_number: frameNumber,
+              frame_timestamp: new Date(Math.round(f.timestampSec * 1000)).toISOString(),
+            },
             sortKey: `${video}\u0000${String(frameNumber).padStart(10, '0')}`,
           });
           for (const [c, n] of Object.entries(res.detectionsByClass)) stats[c] = (stats[c] ?? 0) + n;
         } catch (err) {
-          failures.push({ file: `${video}#${frameNumber}`, reason: 'workflow-step-failed', message: (err as Error).message });
+          failures.push({
+            file: `${video}#${frameNumber}`,
+            reason: 'workflow-step-failed',
+            message: (err as Error).message,
+          });
         }
         const now = performance.now();
         if (now - last >= PROGRESS_INTERVAL_MS) {
           last = now;
-          deps.onProgress(task.input.range ? f.index - task.input.range.start + 1 : f.index + 1, Math.max(total, f.index + 1));
+          deps.onProgress(
+            task.input.range ? f.index - task.input.range.start + 1 : f.index + 1,
+            Math.max(total, f.index + 1),
+          );
         }
         if (deps.cancelled()) throw new TaskCancelledError(task.taskId);
       }
@@ -85,14 +117,23 @@ export async function runVideoTask(deps: ImageTaskDeps, task: VideoTask, frames:
   }
 
   const { body, contentType } = aggregateResults(rows, context.aggregationFormat);
-  const outputKey = objectKeys.batchFile(context.workspace, task.output.batchId, task.output.part, task.output.fileName);
+  const outputKey = objectKeys.batchFile(
+    context.workspace,
+    task.output.batchId,
+    task.output.part,
+    task.output.fileName,
+  );
   await store.put(outputKey, body, { contentType, size: body.length });
   deps.onProgress(1, 1);
   return {
     processed: rows.length,
     failures,
     // a video is one file: frame failures count against the default threshold of 10
-    thresholdExceeded: thresholdExceeded(failures.length, Math.max(1, rows.length + failures.length), context.maxImageFailureRate),
+    thresholdExceeded: thresholdExceeded(
+      failures.length,
+      Math.max(1, rows.length + failures.length),
+      context.maxImageFailureRate,
+    ),
     outputKey,
     outputBytes: body.length,
     stats,

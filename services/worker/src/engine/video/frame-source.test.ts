@@ -22,7 +22,9 @@ describe('FfmpegFrameSource', () => {
     const kept = Array.from({ length: 31 }, (_, n) => n).filter((n) => keepsFrame(n, fps30, 5));
     expect(kept).toEqual([0, 6, 12, 18, 24, 30]);
     expect(Array.from({ length: 10 }, (_, n) => n).filter((n) => keepsFrame(n, fps30, 30))).toHaveLength(10);
-    expect(Array.from({ length: 10 }, (_, n) => n).filter((n) => keepsFrame(n, fps30, null))).toHaveLength(10);
+    expect(Array.from({ length: 10 }, (_, n) => n).filter((n) => keepsFrame(n, fps30, null))).toHaveLength(
+      10,
+    );
     const ntsc = { num: 30000, den: 1001 };
     const k = Array.from({ length: 300 }, (_, n) => n).filter((n) => keepsFrame(n, ntsc, 10));
     expect(k.length).toBeGreaterThanOrEqual(99);
@@ -37,10 +39,33 @@ describe('FfmpegFrameSource', () => {
 
   it('yields frames 0, 6, 12, … with timestamps at maxFps 5, letterboxed by ffmpeg', async () => {
     const info = await src.probe(clip);
-    const g = planGeometry(info.width, info.height, { width: 640, height: 640, mode: 'letterbox', paddingValue: 114 });
+    const g = planGeometry(info.width, info.height, {
+      width: 640,
+      height: 640,
+      mode: 'letterbox',
+      paddingValue: 114,
+    });
     const frames = [];
-    for await (const f of src.frames(clip, info, { maxFps: 5, layout: { width: 640, height: 640, resizeWidth: g.resizeWidth, resizeHeight: g.resizeHeight, offsetX: g.offsetX, offsetY: g.offsetY, padValue: 114 } })) {
-      frames.push({ index: f.index, t: f.timestampSec, w: f.width, h: f.height, px0: f.rgb[0], bytes: f.rgb.length });
+    for await (const f of src.frames(clip, info, {
+      maxFps: 5,
+      layout: {
+        width: 640,
+        height: 640,
+        resizeWidth: g.resizeWidth,
+        resizeHeight: g.resizeHeight,
+        offsetX: g.offsetX,
+        offsetY: g.offsetY,
+        padValue: 114,
+      },
+    })) {
+      frames.push({
+        index: f.index,
+        t: f.timestampSec,
+        w: f.width,
+        h: f.height,
+        px0: f.rgb[0],
+        bytes: f.rgb.length,
+      });
     }
     expect(frames.map((f) => f.index)).toEqual([0, 6, 12, 18, 24, 30, 36, 42, 48, 54]);
     expect(frames[1].t).toBeCloseTo(0.2, 6);
@@ -51,7 +76,11 @@ describe('FfmpegFrameSource', () => {
   it('segments cover every sampled frame exactly once', async () => {
     const info = await src.probe(clip);
     const all: number[] = [];
-    for (const range of [{ start: 0, end: 25 }, { start: 25, end: 40 }, { start: 40, end: 60 }]) {
+    for (const range of [
+      { start: 0, end: 25 },
+      { start: 25, end: 40 },
+      { start: 40, end: 60 },
+    ]) {
       for await (const f of src.frames(clip, info, { maxFps: 10, layout: null, range })) all.push(f.index);
     }
     const whole: number[] = [];

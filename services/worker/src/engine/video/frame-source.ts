@@ -78,7 +78,11 @@ export function keepsFrame(n: number, fps: VideoInfo['fps'], maxFps: number | nu
   return Math.floor((n * f * fps.den) / q) > Math.floor(((n - 1) * f * fps.den) / q);
 }
 
-function selectExpr(fps: VideoInfo['fps'], maxFps: number | null, range: FrameRequest['range']): string | null {
+function selectExpr(
+  fps: VideoInfo['fps'],
+  maxFps: number | null,
+  range: FrameRequest['range'],
+): string | null {
   const parts: string[] = [];
   if (maxFps !== null && maxFps * fps.den < fps.num) {
     const f = Math.round(maxFps * FPS_DEN);
@@ -106,10 +110,14 @@ export class FfmpegFrameSource implements FrameSource {
   probe(file: string): Promise<VideoInfo> {
     return new Promise((resolve, reject) => {
       ffmpeg.ffprobe(file, (err, data) => {
-        if (err) return reject(new VideoDecodeError('video-unreadable', `ffprobe failed: ${String(err.message).split('\n')[0]}`));
+        if (err)
+          return reject(
+            new VideoDecodeError('video-unreadable', `ffprobe failed: ${String(err.message).split('\n')[0]}`),
+          );
         const s = data.streams.find((x) => x.codec_type === 'video');
         const fps = parseRate(s?.r_frame_rate) ?? parseRate(s?.avg_frame_rate);
-        if (!s || !s.width || !s.height || !fps) return reject(new VideoDecodeError('video-unreadable', 'no decodable video stream'));
+        if (!s || !s.width || !s.height || !fps)
+          return reject(new VideoDecodeError('video-unreadable', 'no decodable video stream'));
         const frames = Number(s.nb_frames);
         const duration = Number(s.duration ?? data.format.duration);
         resolve({
@@ -132,11 +140,29 @@ export class FfmpegFrameSource implements FrameSource {
     if (l) {
       const hex = l.padValue.toString(16).padStart(2, '0');
       filters.push(`scale=${l.resizeWidth}:${l.resizeHeight}:flags=bilinear`);
-      if (l.resizeWidth !== l.width || l.resizeHeight !== l.height) filters.push(`pad=${l.width}:${l.height}:${l.offsetX}:${l.offsetY}:color=0x${hex}${hex}${hex}`);
+      if (l.resizeWidth !== l.width || l.resizeHeight !== l.height)
+        filters.push(`pad=${l.width}:${l.height}:${l.offsetX}:${l.offsetY}:color=0x${hex}${hex}${hex}`);
     }
     const width = l ? l.width : info.width;
     const height = l ? l.height : info.height;
-    const args = ['-v', 'error', '-nostdin', '-threads', '1', '-i', file, ...(filters.length ? ['-vf', filters.join(',')] : []), '-fps_mode', 'passthrough', '-an', '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
+    const args = [
+      '-v',
+      'error',
+      '-nostdin',
+      '-threads',
+      '1',
+      '-i',
+      file,
+      ...(filters.length ? ['-vf', filters.join(',')] : []),
+      '-fps_mode',
+      'passthrough',
+      '-an',
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'rgb24',
+      'pipe:1',
+    ];
     const child = spawn(this.ffmpegPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => {
@@ -174,7 +200,10 @@ export class FfmpegFrameSource implements FrameSource {
     const code = await exited;
     if (code !== 0 || stderr.trim()) {
       const why = stderr.trim().split('\n').slice(-2).join(' | ') || `ffmpeg exited with ${code}`;
-      throw new VideoDecodeError(yielded === 0 && code !== 0 ? 'video-unreadable' : 'video-truncated', `after ${yielded} frames: ${why}`);
+      throw new VideoDecodeError(
+        yielded === 0 && code !== 0 ? 'video-unreadable' : 'video-truncated',
+        `after ${yielded} frames: ${why}`,
+      );
     }
   }
 }
