@@ -4,11 +4,13 @@
  * uploads), `indexFilesPerSec` how fast the scheduler indexes them once started.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { ApiClient, exportBatch } from '@visionbatch/cli';
 import tar from 'tar-stream';
 import { freePort, tempDir, waitFor } from '../../test/support/basics.ts';
 import type { Suite } from './index.ts';
@@ -21,6 +23,15 @@ const PARALLEL = 8;
 
 const round = (x: number, d = 2) => Number(x.toFixed(d));
 
+/** The bytes of image i: a JPEG signature, then a fill that differs between neighbours. */
+function fileBody(i: number): Buffer {
+  const body = Buffer.allocUnsafe(FILE_BYTES);
+  body.fill(i & 255);
+  body.set([0xff, 0xd8, 0xff, 0xe0], 0);
+  body.writeUInt32BE(i, 4);
+  return body;
+}
+
 async function buildShard(file: string, first: number, count: number): Promise<void> {
   const pack = tar.pack();
   const chunks: Buffer[] = [];
@@ -29,10 +40,7 @@ async function buildShard(file: string, first: number, count: number): Promise<v
   });
   const done = new Promise<void>((r) => pack.on('end', () => r()));
   for (let i = first; i < first + count; i++) {
-    const body = Buffer.allocUnsafe(FILE_BYTES);
-    body.fill(i & 255);
-    body.set([0xff, 0xd8, 0xff, 0xe0], 0);
-    pack.entry({ name: `img-${String(i).padStart(6, '0')}.jpg` }, body);
+    pack.entry({ name: `img-${String(i).padStart(6, '0')}.jpg` }, fileBody(i));
   }
   pack.finalize();
   await done;
@@ -179,6 +187,44 @@ export const ingestSuite: Suite = {
         message: `${FILES} files indexed`,
       });
       const indexSeconds = (performance.now() - t1) / 1000;
+
+      // Every page of the listing, then an export with the CLI: all names unique, bytes identical.
+      const names = new Set<string>();
+      let token: string | null = null;
+      let pages = 0;
+      do {
+        const q: string = token ? `?nextPageToken=${encodeURIComponent(token)}` : '';
+        const page = await stack.call('GET', `${DS}/batches/bench-ingest/list${q}`);
+        for (const f of page.json.filesMetadata as Array<{ fileName: string }>) names.add(f.fileName);
+        token = page.json.nextPageToken;
+        pages++;
+      } while (token);
+      const exportDir = path.join(dir, 'export');
+      const t2 = performance.now();
+      await exportBatch(new ApiClient({ baseUrl: stack.apiUrl, apiKey: stack.apiKey }), {
+        batchId: 'bench-ingest',
+        targetDir: exportDir,
+        progress: { silent: true },
+        log: () => {},
+      });
+      const exportSeconds = (performance.now() - t2) / 1000;
+      let identical = 0;
+      for (let i = 0; i < FILES; i++) {
+        const got = await readFile(path.join(exportDir, `img-${String(i).padStart(6, '0')}.jpg`)).catch(
+          () => null,
+        );
+        if (
+          got &&
+          createHash('sha256').update(got).digest('hex') ===
+            createHash('sha256').update(fileBody(i)).digest('hex')
+        )
+          identical++;
+      }
+      if (names.size !== FILES || identical !== FILES) {
+        throw new Error(
+          `ingest verification failed: ${names.size} unique names listed, ${identical} of ${FILES} exported files identical`,
+        );
+      }
       return {
         files: FILES,
         fileBytes: FILE_BYTES,
@@ -189,6 +235,13 @@ export const ingestSuite: Suite = {
         indexSeconds: round(indexSeconds),
         indexFilesPerSec: round((FILES - atStart) / indexSeconds, 0),
         indexedBeforeTimerStarted: atStart,
+        verified: {
+          count: await count(),
+          listPages: pages,
+          uniqueNamesListed: names.size,
+          exportedByteIdentical: identical,
+          exportSeconds: round(exportSeconds),
+        },
       };
     } finally {
       await stack.stop();
