@@ -6,10 +6,12 @@ export interface Suite {
 
 import { ingestSuite } from './ingest.ts';
 import { modelsSuite } from './models.ts';
+import { schedulerSuite } from './scheduler.ts';
 import { workerSuite } from './worker.ts';
 
 export const SUITES: Record<string, Suite> = {
   models: modelsSuite,
   worker: workerSuite,
   ingest: ingestSuite,
+  scheduler: schedulerSuite,
 };

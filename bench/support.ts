@@ -1,0 +1,98 @@
+/** Real processes for benchmarks: a private redis-server and the services (test/e2e/stack.ts needs vitest). */
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, waitFor } from '../test/support/basics.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** The api and scheduler as real processes (test/e2e/stack.ts registers vitest hooks, so not that). */
+export class BenchStack {
+  readonly procs: ChildProcess[] = [];
+  readonly workspace = 'bench';
+  readonly apiKey = 'bench-key';
+  constructor(readonly env: Record<string, string>) {}
+  get apiUrl() {
+    return `http://127.0.0.1:${this.env.VB_API_PORT}`;
+  }
+  static async create(redisUrl: string, dataDir: string): Promise<BenchStack> {
+    return new BenchStack({
+      VB_REDIS_URL: redisUrl,
+      VB_DATA_DIR: dataDir,
+      VB_API_PORT: String(await freePort()),
+      VB_SCHEDULER_GRPC_PORT: String(await freePort()),
+      VB_SCHEDULER_HTTP_PORT: String(await freePort()),
+      VB_API_KEYS: 'bench-key:bench',
+      VB_LOG_LEVEL: 'warn',
+    });
+  }
+  async start(service: 'api' | 'scheduler' | 'worker', env: Record<string, string> = {}): Promise<void> {
+    const port =
+      service === 'api'
+        ? this.env.VB_API_PORT
+        : service === 'scheduler'
+          ? this.env.VB_SCHEDULER_HTTP_PORT
+          : String(await freePort());
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', path.join(ROOT, 'services', service, 'src', 'main.ts')],
+      {
+        cwd: ROOT,
+        env: { ...process.env, ...this.env, VB_WORKER_HTTP_PORT: port, ...env },
+        stdio: ['ignore', 'ignore', 'inherit'],
+      },
+    );
+    this.procs.push(child);
+    await waitFor(
+      async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200,
+      { timeoutMs: 60_000, intervalMs: 100, message: `${service} ready` },
+    );
+  }
+  async call(method: string, p: string, body?: unknown): Promise<{ status: number; json: any }> {
+    const res = await fetch(`${this.apiUrl}${p}${p.includes('?') ? '&' : '?'}api_key=${this.apiKey}`, {
+      method,
+      ...(body === undefined
+        ? {}
+        : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+    });
+    return { status: res.status, json: await res.json() };
+  }
+  async stop(): Promise<void> {
+    await Promise.all(
+      this.procs.map((c) =>
+        c.exitCode === null
+          ? new Promise((r) => {
+              c.once('exit', r);
+              c.kill('SIGTERM');
+            })
+          : null,
+      ),
+    );
+  }
+}
+
+export async function startRedis(dir: string): Promise<{ url: string; proc: ChildProcess }> {
+  const port = await freePort();
+  const proc = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    { stdio: 'ignore' },
+  );
+  const url = `redis://127.0.0.1:${port}`;
+  await waitFor(
+    async () => {
+      const { Redis } = await import('ioredis');
+      const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+      try {
+        await r.connect();
+        return (await r.ping()) === 'PONG';
+      } catch {
+        return false;
+      } finally {
+        r.disconnect();
+      }
+    },
+    { timeoutMs: 10_000, intervalMs: 100, message: 'redis-server' },
+  );
+  return { url, proc };
+}
