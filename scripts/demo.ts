@@ -18,7 +18,7 @@ import {
   stackUp,
   uploadModel,
 } from '@visionbatch/cli';
-import { generateImageDataset, writeModels } from '@visionbatch/models';
+import { detectionWorkflow, generateImageDataset, writeModels } from '@visionbatch/models';
 
 /**
  * More than 32 images make the CLI upload tar shards (bulk upload + background indexing); 32 or
@@ -33,19 +33,7 @@ const BATCH_ID = 'demo-shapes';
 const MIN_IOU = 0.5;
 const MAX_BOX_ERROR_PX = 2;
 
-const WORKFLOW = {
-  version: '1.0',
-  inputs: [{ type: 'WorkflowImage', name: 'image' }],
-  steps: [
-    {
-      type: 'roboflow_core/roboflow_object_detection_model@v2',
-      name: 'det',
-      images: '$inputs.image',
-      model_id: MODEL_ID,
-    },
-  ],
-  outputs: [{ type: 'JsonField', name: 'predictions', selector: '$steps.det.predictions' }],
-};
+const WORKFLOW = detectionWorkflow(MODEL_ID);
 
 interface Box {
   class: string;

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { ApiClient, createBatchOfImages, putWorkflow, uploadModel } from '@visionbatch/cli';
-import { generateImageDataset, writeModels } from '@visionbatch/models';
+import { detectionWorkflow, generateImageDataset, writeModels } from '@visionbatch/models';
 import { BatchesRepo } from '@visionbatch/shared/batches-repo';
 import { loadConfig } from '@visionbatch/shared/config';
 import { definitionHash, type JobRecord, JobsRepo } from '@visionbatch/shared/jobs-repo';
@@ -21,19 +21,7 @@ import type { Suite } from './index.ts';
 
 const PLAN_FILES = Number(process.env.VB_BENCH_PLAN_FILES ?? 1_000_000);
 const round = (x: number, d = 2) => Number(x.toFixed(d));
-const WORKFLOW = {
-  version: '1.0',
-  inputs: [{ type: 'WorkflowImage', name: 'image' }],
-  steps: [
-    {
-      type: 'roboflow_core/roboflow_object_detection_model@v2',
-      name: 'det',
-      images: '$inputs.image',
-      model_id: 'shapes-det/1',
-    },
-  ],
-  outputs: [{ type: 'JsonField', name: 'predictions', selector: '$steps.det.predictions' }],
-};
+const WORKFLOW = detectionWorkflow('shapes-det/1');
 
 /** Plans the processing stage of a synthetic 1,000,000-image batch in this process; time and peak RSS. */
 async function planMillion(redisUrl: string): Promise<Record<string, number>> {

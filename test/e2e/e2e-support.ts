@@ -2,26 +2,19 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ApiClient, createBatchOfImages, exportBatch, putWorkflow, uploadModel } from '@visionbatch/cli';
-import { generateImageDataset, type ImageDatasetResult, writeModels } from '@visionbatch/models';
+import {
+  detectionWorkflow,
+  generateImageDataset,
+  type ImageDatasetResult,
+  writeModels,
+} from '@visionbatch/models';
 import { waitFor } from '../support/helpers.ts';
 import { Stack } from './stack.ts';
 
 export const WORKFLOW_ID = 'shapes-e2e';
 export const MODEL_ID = 'shapes-det/1';
 
-export const WORKFLOW = {
-  version: '1.0',
-  inputs: [{ type: 'WorkflowImage', name: 'image' }],
-  steps: [
-    {
-      type: 'roboflow_core/roboflow_object_detection_model@v2',
-      name: 'det',
-      images: '$inputs.image',
-      model_id: MODEL_ID,
-    },
-  ],
-  outputs: [{ type: 'JsonField', name: 'predictions', selector: '$steps.det.predictions' }],
-};
+export const WORKFLOW = detectionWorkflow(MODEL_ID);
 
 /** Short locks and leases so that crashes are noticed within seconds. */
 export const FAST_ENV: Record<string, string> = {
@@ -265,10 +258,7 @@ export async function registerSlowModel(stack: Stack, dir: string): Promise<void
   const [model] = await writeModels(path.join(dir, 'slow-models'), { names: ['yolov8n-arch'] });
   const c = client(stack);
   await uploadModel(c, { modelId: SLOW_MODEL_ID, weights: model.onnxPath, config: model.configPath });
-  await putWorkflow(c, SLOW_WORKFLOW_ID, {
-    ...WORKFLOW,
-    steps: [{ ...WORKFLOW.steps[0], model_id: SLOW_MODEL_ID }],
-  });
+  await putWorkflow(c, SLOW_WORKFLOW_ID, detectionWorkflow(SLOW_MODEL_ID));
 }
 
 export function slowJobBody(
