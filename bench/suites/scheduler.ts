@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ApiClient, createBatchOfImages, putWorkflow, uploadModel } from '@visionbatch/cli';
 import { detectionWorkflow, generateImageDataset, writeModels } from '@visionbatch/models';
@@ -6,8 +7,10 @@ import { BatchesRepo } from '@visionbatch/shared/batches-repo';
 import { loadConfig } from '@visionbatch/shared/config';
 import { definitionHash, type JobRecord, JobsRepo } from '@visionbatch/shared/jobs-repo';
 import { createLogger } from '@visionbatch/shared/logger';
+import { createObjectStore } from '@visionbatch/shared/object-store/index';
 import { createRedis } from '@visionbatch/shared/redis';
 import { keys } from '@visionbatch/shared/redis-keys';
+import { RegistryRepo } from '@visionbatch/shared/registry-repo';
 import { systemClock } from '@visionbatch/shared/time';
 import type { WorkflowProcessingJob } from '@visionbatch/shared/wire/batch-processing';
 import { Counter, Registry } from 'prom-client';
@@ -85,6 +88,8 @@ async function planMillion(redisUrl: string): Promise<Record<string, number>> {
     notifier,
     clock: systemClock,
     logger,
+    registry: new RegistryRepo(redis),
+    store: await createObjectStore({ driver: 'fs', dir: path.join(os.tmpdir(), 'vb-bench-plan-store') }),
   });
   global.gc?.();
   const rssBefore = process.memoryUsage().rss;

@@ -116,3 +116,75 @@ describe('video job: frames sub-sampled by maxVideoFPS, detections per frame', (
     expect(matched).toBeGreaterThanOrEqual(20);
   });
 });
+
+describe('long video split into time segments (stateless workflow)', () => {
+  let stack: Stack;
+  let dir: string;
+  beforeAll(async () => {
+    dir = await useTempDir();
+    await flushRedisTestDb();
+    stack = await Stack.create({
+      redisUrl: redisTestUrl(),
+      dataDir: path.join(dir, 'data'),
+      extraEnv: { ...FAST_ENV, VB_VIDEO_SEGMENT_SECONDS: '1' },
+    });
+    await stack.start('api');
+    await stack.start('scheduler');
+    await stack.start('worker', 'worker', { VB_WORKER_SLOTS: '2' });
+    await registerModelAndWorkflow(stack, dir);
+    const clip = path.join(dir, 'long.mp4');
+    await generateVideo({ path: clip, seconds: 3, fps: 30, width: 640, height: 360, seed: 9 });
+    const r = await stack.call(
+      'POST',
+      `${ds(stack)}/batches/long/upload/video?fileName=long.mp4&displayName=long`,
+    );
+    await fetch(r.json.signedURLDetails.uploadURL, { method: 'PUT', body: await readFile(clip) });
+  }, 120_000);
+  afterAll(() => stack?.stop());
+
+  it('plans one task per second of video and yields every sampled frame exactly once', async () => {
+    const body = {
+      type: 'simple-video-processing-v1',
+      jobInput: { type: 'staging-batch-input-v1', batchId: 'long' },
+      computeConfiguration: { type: 'compute-configuration-v2', workersPerMachine: 2 },
+      processingSpecification: {
+        type: 'workflows-processing-specification-v1',
+        workspace: stack.workspace,
+        workflowId: WORKFLOW_ID,
+        persistImagesOutputs: false,
+        maxVideoFPS: 7,
+      },
+    };
+    expect((await stack.call('POST', `${bp(stack)}/jobs/video-seg`, body)).status).toBe(200);
+    const job = await waitTerminal(stack, 'video-seg');
+    expect(job.error, JSON.stringify(job.lastNotification)).toBe(false);
+    const st = await stages(stack, 'video-seg');
+    expect(st.find((s) => s.processingStageName === 'processing').tasksNumber).toBe(3);
+    const target = path.join(dir, 'out');
+    await exportBatch(client(stack), {
+      batchId: st.find((s) => s.processingStageName === 'export').outputBatches[0],
+      targetDir: target,
+      progress: { silent: true },
+      log: () => {},
+    });
+    const { readdir } = await import('node:fs/promises');
+    const files = (await readdir(target, { recursive: true })).filter(
+      (f) => String(f).endsWith('.jsonl') && !path.basename(String(f)).startsWith('.'),
+    );
+    expect(files).toHaveLength(3);
+    const frames: number[] = [];
+    for (const f of files) {
+      for (const line of (await readFile(path.join(target, String(f)), 'utf8')).trim().split('\n')) {
+        const row = JSON.parse(line);
+        frames.push(row.frame_number);
+        expect(row.predictions.predictions.length).toBeGreaterThan(0);
+      }
+    }
+    frames.sort((a, b) => a - b);
+    // floor(n * 7 / 30) steps up: source frames 0, 5, 9, 13, 18, … (1-based in rows)
+    const expected = Array.from({ length: 90 }, (_, n) => n)
+      .filter((n) => n === 0 || Math.floor((n * 7) / 30) > Math.floor(((n - 1) * 7) / 30))
+      .map((n) => n + 1);
+    expect(frames).toEqual(expected);
+  });
+});

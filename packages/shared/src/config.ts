@@ -252,6 +252,12 @@ export const CONFIG_SPEC: readonly ConfigEntry[] = [
     usedBy: 'scheduler',
     doc: 'Images per processing task (shard size).',
   },
+  {
+    name: 'VB_VIDEO_SEGMENT_SECONDS',
+    default: '60',
+    usedBy: 'scheduler',
+    doc: 'Videos longer than this are split into segments of this length, processed in parallel, when the workflow has no stateful block (trackers); 0 = never split.',
+  },
 ] as const;
 
 export type StoreConfig =
@@ -276,7 +282,14 @@ export interface Config {
     downloadUrlTtlMs: number;
     maxUploadBytes: number;
   };
-  limits: { maxImageBytes: number; batchTtlMs: number; batchGcIntervalMs: number; imagesPerTask: number };
+  limits: {
+    maxImageBytes: number;
+    batchTtlMs: number;
+    batchGcIntervalMs: number;
+    imagesPerTask: number;
+    /** split videos longer than this into segments of this length (stateless workflows); 0 = never */
+    videoSegmentSeconds: number;
+  };
   store: StoreConfig;
   scheduler: {
     grpcHost: string;
@@ -431,6 +444,7 @@ export function loadConfig(env: Env = process.env): Config {
       batchTtlMs: int(env, 'VB_BATCH_TTL_S', 7 * 24 * 3600, 1) * 1000,
       batchGcIntervalMs: int(env, 'VB_BATCH_GC_INTERVAL_S', 60, 1) * 1000,
       imagesPerTask: int(env, 'VB_IMAGES_PER_TASK', 256, 1, 10_000),
+      videoSegmentSeconds: int(env, 'VB_VIDEO_SEGMENT_SECONDS', 60, 0, 86_400),
     },
     store,
     scheduler: {

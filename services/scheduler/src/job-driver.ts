@@ -1,11 +1,21 @@
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { BatchesRepo } from '@visionbatch/shared/batches-repo';
 import type { Config } from '@visionbatch/shared/config';
 import type { JobRecord, JobsRepo, StageRecord } from '@visionbatch/shared/jobs-repo';
 import type { Logger } from '@visionbatch/shared/logger';
+import { objectKeys } from '@visionbatch/shared/object-keys';
+import type { ObjectStore } from '@visionbatch/shared/object-store/index';
 import { taskJobId } from '@visionbatch/shared/queues';
+import type { RegistryRepo } from '@visionbatch/shared/registry-repo';
 import type { ExportTask, ImageTask, Task, VideoTask } from '@visionbatch/shared/tasks';
 import { type Clock, iso } from '@visionbatch/shared/time';
 import type { WorkflowProcessingJob } from '@visionbatch/shared/wire/batch-processing';
+import { FfmpegFrameSource, type FrameSource } from '@visionbatch/worker/engine/video/frame-source';
+import { isStatefulDefinition } from '@visionbatch/worker/engine/workflow/compiler';
 import { effectiveDefinition } from './effective-definition.ts';
 import type { JobQueues } from './job-queues.ts';
 import type { LeaseStore } from './leases.ts';
@@ -28,6 +38,11 @@ export interface DriverDeps {
   notifier: Notifier;
   clock: Clock;
   logger: Logger;
+  /** workflow definitions (to know whether a video may be split) */
+  registry: RegistryRepo;
+  /** reads staged videos to probe their length */
+  store: ObjectStore;
+  frames?: FrameSource;
   onTerminal?: (state: string) => void;
 }
 
@@ -197,21 +212,25 @@ export class JobDriver {
       batch = [];
     };
     let pending: string[] = [];
+    const splitVideos = isVideo && (await this.videosMaySplit(ws, def));
     const emit = async (files: string[]) => {
-      const taskId = `t${String(index++).padStart(6, '0')}`;
-      if (done.has(taskId)) return;
-      const output = { batchId: outId, part: 'results', fileName: `${taskId}.${ext}` };
-      const task: ImageTask | VideoTask = isVideo
-        ? {
-            kind: 'video',
-            stage: 'processing',
-            taskId,
-            input: { ...input, files: [files[0]], range: null },
-            output,
-          }
-        : { kind: 'images', stage: 'processing', taskId, input: { ...input, files }, output };
-      batch.push(task);
-      if (batch.length >= ADD_CHUNK) await flush();
+      const ranges = splitVideos && files.length ? await this.videoSegments(ws, input, files[0]) : [null];
+      for (const range of ranges) {
+        const taskId = `t${String(index++).padStart(6, '0')}`;
+        if (done.has(taskId)) continue;
+        const output = { batchId: outId, part: 'results', fileName: `${taskId}.${ext}` };
+        const task: ImageTask | VideoTask = isVideo
+          ? {
+              kind: 'video',
+              stage: 'processing',
+              taskId,
+              input: { ...input, files: [files[0]], range },
+              output,
+            }
+          : { kind: 'images', stage: 'processing', taskId, input: { ...input, files }, output };
+        batch.push(task);
+        if (batch.length >= ADD_CHUNK) await flush();
+      }
     };
     for await (const names of this.d.batches.iterateFileNames(ws, input.batchId, input.part)) {
       pending.push(...names);
@@ -229,6 +248,57 @@ export class JobDriver {
       planComplete: true,
     });
     this.d.logger.info({ workspace: ws, jobId, tasks: index, files: total }, 'processing stage planned');
+  }
+
+  /** Whether the job's videos may be split into segments: a segment length is set and the workflow is stateless. */
+  private async videosMaySplit(ws: string, def: WorkflowProcessingJob): Promise<boolean> {
+    if (this.d.config.limits.videoSegmentSeconds <= 0) return false;
+    const wf = await this.d.registry.getWorkflow(ws, def.processingSpecification.workflowId);
+    return !!wf && !isStatefulDefinition(wf.definition);
+  }
+
+  /**
+   * Frame ranges of one video: `[null]` (whole video) when it is short or cannot be probed
+   * (the worker then reports the problem), else consecutive [start, end) ranges of
+   * `videoSegmentSeconds`, so every frame is in exactly one segment. Deterministic, so a re-plan
+   * after a crash produces the same task ids.
+   */
+  private async videoSegments(
+    ws: string,
+    input: { batchId: string; part: string },
+    name: string,
+  ): Promise<Array<{ start: number; end: number } | null>> {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'vb-probe-'));
+    try {
+      const local = path.join(dir, 'video');
+      await pipeline(
+        await this.d.store.get(objectKeys.batchFile(ws, input.batchId, input.part, name)),
+        createWriteStream(local),
+      );
+      const info = await (this.d.frames ?? new FfmpegFrameSource()).probe(local);
+      const frames =
+        info.frameCount ??
+        (info.durationSec ? Math.floor((info.durationSec * info.fps.num) / info.fps.den) : 0);
+      const per = Math.max(
+        1,
+        Math.round((this.d.config.limits.videoSegmentSeconds * info.fps.num) / info.fps.den),
+      );
+      if (frames <= per) return [null];
+      const out: Array<{ start: number; end: number }> = [];
+      for (let start = 0; start < frames; start += per)
+        out.push({ start, end: Math.min(frames, start + per) });
+      // the last segment runs to the end of the stream, in case the container undercounts frames
+      out[out.length - 1].end = Number.MAX_SAFE_INTEGER;
+      return out;
+    } catch (err) {
+      this.d.logger.warn(
+        { workspace: ws, video: name, err: (err as Error).message },
+        'could not probe video; one task for all of it',
+      );
+      return [null];
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
   /** Plans the export stage: result files packed into archives of at most FILES_PER_ARCHIVE files. */

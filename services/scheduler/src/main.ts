@@ -69,6 +69,8 @@ const driver = new JobDriver({
   notifier,
   clock: systemClock,
   logger,
+  registry,
+  store,
   onTerminal: (state) => jobsEnded.inc({ state }),
 });
 

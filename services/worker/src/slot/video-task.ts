@@ -67,8 +67,12 @@ export async function runVideoTask(
       });
       return;
     }
-    const total = task.input.range ? task.input.range.end - task.input.range.start : (info.frameCount ?? 0);
-    let last = Number.NEGATIVE_INFINITY;
+    const last = Math.min(
+      task.input.range?.end ?? Number.MAX_SAFE_INTEGER,
+      info.frameCount ?? Number.MAX_SAFE_INTEGER,
+    );
+    const total = last === Number.MAX_SAFE_INTEGER ? 0 : last - (task.input.range?.start ?? 0);
+    let lastProgress = Number.NEGATIVE_INFINITY;
     try {
       for await (const f of frames.frames(local, info, {
         maxFps: context.maxVideoFPS,
@@ -101,8 +105,8 @@ export async function runVideoTask(
           });
         }
         const now = performance.now();
-        if (now - last >= PROGRESS_INTERVAL_MS) {
-          last = now;
+        if (now - lastProgress >= PROGRESS_INTERVAL_MS) {
+          lastProgress = now;
           deps.onProgress(
             task.input.range ? f.index - task.input.range.start + 1 : f.index + 1,
             Math.max(total, f.index + 1),

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -73,21 +74,36 @@ describe('FfmpegFrameSource', () => {
     expect(frames[0].px0).toBe(114); // top-left is padding
   });
 
-  it('segments cover every sampled frame exactly once', async () => {
+  it('segments cover every sampled frame exactly once, with the right pixels', async () => {
     const info = await src.probe(clip);
-    const all: number[] = [];
-    for (const range of [
+    // frames are compared by content too: an off-by-one seek would shift pixels, not indices
+    const key = (f: { index: number; rgb: Buffer }) =>
+      `${f.index}:${createHash('sha1').update(f.rgb).digest('hex')}`;
+    const collect = async (maxFps: number | null, ranges: Array<{ start: number; end: number } | null>) => {
+      const out: string[] = [];
+      for (const range of ranges)
+        for await (const f of src.frames(clip, info, { maxFps, layout: null, range })) out.push(key(f));
+      return out;
+    };
+    const whole10 = await collect(10, [null]);
+    expect(whole10).toHaveLength(20);
+    const split10 = await collect(10, [
       { start: 0, end: 25 },
       { start: 25, end: 40 },
       { start: 40, end: 60 },
-    ]) {
-      for await (const f of src.frames(clip, info, { maxFps: 10, layout: null, range })) all.push(f.index);
-    }
-    const whole: number[] = [];
-    for await (const f of src.frames(clip, info, { maxFps: 10, layout: null })) whole.push(f.index);
-    expect(all).toEqual(whole);
-    expect(new Set(all).size).toBe(all.length);
-    expect(whole).toHaveLength(20);
+    ]);
+    expect(split10).toEqual(whole10);
+    expect(new Set(split10).size).toBe(split10.length);
+    // every frame, with edges that do not fall on sampled frames
+    const whole = await collect(null, [null]);
+    expect(whole).toHaveLength(60);
+    expect(
+      await collect(null, [
+        { start: 0, end: 7 },
+        { start: 7, end: 31 },
+        { start: 31, end: Number.MAX_SAFE_INTEGER },
+      ]),
+    ).toEqual(whole);
   });
 
   it('a video with a broken tail yields the frames that decode, then a truncation error', async () => {

@@ -78,18 +78,24 @@ export function keepsFrame(n: number, fps: VideoInfo['fps'], maxFps: number | nu
   return Math.floor((n * f * fps.den) / q) > Math.floor(((n - 1) * f * fps.den) / q);
 }
 
+/**
+ * The select filter: sampled frames (by absolute source index `n + offset`, since an input seek
+ * restarts `n` at the seek point) within `count` frames from the start of the decoded range.
+ */
 function selectExpr(
   fps: VideoInfo['fps'],
   maxFps: number | null,
-  range: FrameRequest['range'],
+  offset: number,
+  count: number | null,
 ): string | null {
   const parts: string[] = [];
   if (maxFps !== null && maxFps * fps.den < fps.num) {
     const f = Math.round(maxFps * FPS_DEN);
     const q = fps.num * FPS_DEN;
-    parts.push(`(eq(n\\,0)+gt(floor(n*${f * fps.den}/${q})\\,floor((n-1)*${f * fps.den}/${q})))`);
+    const n = offset ? `(n+${offset})` : 'n';
+    parts.push(`(eq(${n}\\,0)+gt(floor(${n}*${f * fps.den}/${q})\\,floor((${n}-1)*${f * fps.den}/${q})))`);
   }
-  if (range) parts.push(`between(n\\,${range.start}\\,${range.end - 1})`);
+  if (count !== null) parts.push(`lt(n\\,${count})`);
   return parts.length ? `select='${parts.join('*')}'` : null;
 }
 
@@ -134,7 +140,13 @@ export class FfmpegFrameSource implements FrameSource {
 
   async *frames(file: string, info: VideoInfo, req: FrameRequest): AsyncGenerator<Frame> {
     const filters: string[] = [];
-    const sel = selectExpr(info.fps, req.maxFps, req.range ?? null);
+    // A segment starts with an input seek to its first frame (frame-accurate when decoding), so
+    // later segments do not decode everything before them.
+    const start = req.range?.start ?? 0;
+    const count = req.range ? req.range.end - req.range.start : null;
+    // half a frame early: the first kept frame is exactly `start` whatever the rounding
+    const seek = start > 0 ? ['-ss', (((start - 0.5) * info.fps.den) / info.fps.num).toFixed(6)] : [];
+    const sel = selectExpr(info.fps, req.maxFps, start, count);
     if (sel) filters.push(sel);
     const l = req.layout;
     if (l) {
@@ -151,6 +163,7 @@ export class FfmpegFrameSource implements FrameSource {
       '-nostdin',
       '-threads',
       '1',
+      ...seek,
       '-i',
       file,
       ...(filters.length ? ['-vf', filters.join(',')] : []),
