@@ -2,9 +2,11 @@
  * `processingTimeoutSeconds` over real processes: a job whose work takes longer than its budget
  * fails with a clear log entry, and no task is still being offered to machines afterwards.
  */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { flushRedisTestDb, redisTestUrl, useTempDir } from '../support/helpers.ts';
+import { flushRedisTestDb, redisTestUrl, useTempDir, waitFor } from '../support/helpers.ts';
 import {
   createJob,
   logs,
@@ -19,21 +21,43 @@ import type { Stack } from './stack.ts';
 
 describe('processing timeout', () => {
   let stack: Stack;
+  const hooks: Array<{ headers: http.IncomingHttpHeaders; body: Record<string, unknown> }> = [];
+  let receiver: http.Server;
+  let hookUrl = '';
   beforeAll(async () => {
+    receiver = http.createServer((req, res) => {
+      let data = '';
+      req.on('data', (c) => {
+        data += c;
+      });
+      req.on('end', () => {
+        hooks.push({ headers: req.headers, body: JSON.parse(data) });
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
+    hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
     await flushRedisTestDb();
     const dir = await useTempDir('vb-e2e-timeout-');
     stack = await startStack(redisTestUrl(), path.join(dir, 'data'), { VB_IMAGES_PER_TASK: '8' });
     await registerSlowModel(stack, dir);
     await stageImages(stack, dir, 'slow', 40);
   }, 120_000);
-  afterAll(() => stack?.stop());
+  afterAll(async () => {
+    await stack?.stop();
+    receiver?.close();
+  });
 
   it('fails the job once the budget is spent, with a processing-timeout log', async () => {
     // 40 images of ~100 ms each on one machine take ~4 s or more; the budget is 1 s.
     await createJob(
       stack,
       'too-slow',
-      slowJobBody(stack, 'slow', { processingTimeoutSeconds: 1, maxParallelTasks: 1 }),
+      slowJobBody(stack, 'slow', {
+        processingTimeoutSeconds: 1,
+        maxParallelTasks: 1,
+        notificationsURL: hookUrl,
+      }),
     );
     const job = await waitTerminal(stack, 'too-slow', 60_000);
     expect(job.isTerminal).toBe(true);
@@ -44,5 +68,16 @@ describe('processing timeout', () => {
     expect(entry).toMatchObject({ severity: 'error', reportingModule: 'scheduler' });
     const processing = (await stages(stack, 'too-slow')).find((s) => s.processingStageName === 'processing');
     expect(processing.statusType).toBe('error');
+    // the job webhook (spec §4.3) arrives once, with the publishable key
+    await waitFor(() => hooks.length > 0, { timeoutMs: 20_000, message: 'job webhook' });
+    expect(hooks).toHaveLength(1);
+    expect(hooks[0].body).toMatchObject({
+      type: 'roboflow-batch-job-notification-v1',
+      job_id: 'too-slow',
+      job_state: 'fail',
+      delivery_attempt: 1,
+    });
+    expect(hooks[0].body.event_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(hooks[0].headers.authorization).toBe(`pk_${stack.workspace}`);
   });
 });
