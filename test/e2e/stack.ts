@@ -52,7 +52,7 @@ export class Stack {
         ? this.env.VB_API_PORT
         : service === 'scheduler'
           ? this.env.VB_SCHEDULER_HTTP_PORT
-          : String(await freePort());
+          : (env.VB_WORKER_HTTP_PORT ?? String(await freePort()));
     const logPath = path.join(this.env.VB_DATA_DIR, 'logs', `${name}.log`);
     fs.mkdirSync(path.dirname(logPath), { recursive: true });
     const log = fs.openSync(logPath, 'a');

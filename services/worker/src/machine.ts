@@ -211,8 +211,11 @@ export class Machine {
           payload: { file: f.file, reason: f.reason, message: f.message },
         });
       }
-      metrics.files.inc({ outcome: 'ok' }, outcome.processed);
-      metrics.files.inc({ outcome: 'failed' }, outcome.failures.length);
+      if (task.kind !== 'export') {
+        // input files only: an export task's archive is not an input
+        metrics.files.inc({ outcome: 'ok' }, outcome.processed);
+        metrics.files.inc({ outcome: 'failed' }, outcome.failures.length);
+      }
       if (outcome.outputKey && task.output) {
         await batches.putFile(ws, task.output.batchId, task.output.part, task.output.fileName, {
           contentType: task.kind === 'export' ? 'archives' : 'metadata',

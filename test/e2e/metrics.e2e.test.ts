@@ -1,0 +1,81 @@
+/** `/metrics` on api, scheduler and worker exposes the catalogue of the README after a job ran. */
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { flushRedisTestDb, freePort, redisTestUrl, useTempDir } from '../support/helpers.ts';
+import {
+  createJob,
+  imageJobBody,
+  registerModelAndWorkflow,
+  stageImages,
+  waitTerminal,
+} from './e2e-support.ts';
+import { Stack } from './stack.ts';
+
+const CATALOGUE = {
+  api: [
+    'vb_http_request_duration_seconds_bucket',
+    'vb_process_cpu_seconds_total',
+    'vb_nodejs_eventloop_lag_seconds',
+  ],
+  scheduler: [
+    'vb_active_jobs',
+    'vb_jobs_ended_total',
+    'vb_pool_machines',
+    'vb_metered_compute_seconds_total',
+    'vb_ingest_files_total',
+  ],
+  worker: [
+    'vb_tasks_total',
+    'vb_files_processed_total',
+    'vb_task_duration_seconds_bucket',
+    'vb_model_load_seconds_bucket',
+    'vb_worker_lease_active',
+  ],
+};
+
+describe('metrics catalogue', () => {
+  let stack: Stack;
+  let workerPort = 0;
+  beforeAll(async () => {
+    await flushRedisTestDb();
+    const dir = await useTempDir('vb-e2e-metrics-');
+    stack = await Stack.create({ redisUrl: redisTestUrl(), dataDir: path.join(dir, 'data') });
+    await stack.start('api');
+    await stack.start('scheduler');
+    workerPort = await freePort();
+    await stack.start('worker', 'worker', { VB_WORKER_HTTP_PORT: String(workerPort) });
+    await registerModelAndWorkflow(stack, dir);
+    await stageImages(stack, dir, 'metrics', 40);
+    await createJob(stack, 'metrics-job', imageJobBody(stack, 'metrics'));
+    await waitTerminal(stack, 'metrics-job');
+  }, 120_000);
+  afterAll(() => stack?.stop());
+
+  const scrape = async (port: string | number) => {
+    const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/text\/plain/);
+    return res.text();
+  };
+
+  it('serves the catalogue from every service', async () => {
+    const texts = {
+      api: await scrape(stack.env.VB_API_PORT),
+      scheduler: await scrape(stack.env.VB_SCHEDULER_HTTP_PORT),
+      worker: await scrape(workerPort),
+    };
+    for (const [service, names] of Object.entries(CATALOGUE)) {
+      for (const name of names)
+        expect(texts[service as keyof typeof texts], `${service} ${name}`).toMatch(
+          new RegExp(`^${name}[{ ]`, 'm'),
+        );
+    }
+    // values reflect the job that ran
+    expect(texts.worker).toMatch(/^vb_files_processed_total\{outcome="ok",service="worker"\} 40$/m);
+    expect(texts.scheduler).toMatch(/^vb_jobs_ended_total\{state="success",service="scheduler"\} 1$/m);
+    expect(texts.scheduler).toMatch(/^vb_ingest_files_total\{outcome="ingested",service="scheduler"\} 40$/m);
+    expect(texts.api).toMatch(
+      /vb_http_request_duration_seconds_count\{[^}]*route="\/batch-processing\/v1\/external\/:workspace\/jobs\/:jobId"/,
+    );
+  });
+});
