@@ -1,7 +1,7 @@
 /** `/metrics` on api, scheduler and worker exposes the catalogue of the README after a job ran. */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { flushRedisTestDb, freePort, redisTestUrl, useTempDir } from '../support/helpers.ts';
+import { flushRedisTestDb, freePort, redisTestUrl, useTempDir, waitFor } from '../support/helpers.ts';
 import {
   createJob,
   imageJobBody,
@@ -59,11 +59,18 @@ describe('metrics catalogue', () => {
   };
 
   it('serves the catalogue from every service', async () => {
-    const texts = {
-      api: await scrape(stack.env.VB_API_PORT),
-      scheduler: await scrape(stack.env.VB_SCHEDULER_HTTP_PORT),
-      worker: await scrape(workerPort),
-    };
+    // the job's end is counted just after it is marked terminal: wait for that, not a fixed time
+    const texts = await waitFor(
+      async () => {
+        const t = {
+          api: await scrape(stack.env.VB_API_PORT),
+          scheduler: await scrape(stack.env.VB_SCHEDULER_HTTP_PORT),
+          worker: await scrape(workerPort),
+        };
+        return /^vb_jobs_ended_total\{state="success",service="scheduler"\} 1$/m.test(t.scheduler) ? t : null;
+      },
+      { timeoutMs: 20_000, intervalMs: 200, message: 'the job counted as ended' },
+    );
     for (const [service, names] of Object.entries(CATALOGUE)) {
       for (const name of names)
         expect(texts[service as keyof typeof texts], `${service} ${name}`).toMatch(

@@ -32,6 +32,8 @@ const meteredSeconds = new Counter({
   labelNames: ['pool'],
   registers: [metrics],
 });
+// Both pools from the start, so dashboards and alerts see 0 rather than no series.
+for (const pool of ['cpu', 'gpu']) meteredSeconds.inc({ pool }, 0);
 const jobsEnded = new Counter({
   name: 'vb_jobs_ended_total',
   help: 'Jobs that reached a terminal state',
