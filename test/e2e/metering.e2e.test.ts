@@ -52,8 +52,10 @@ describe('metering', () => {
     const job = await waitTerminal(stack, 'meter-a');
     expect(job.error).toBe(false);
     // Every lease granted on the job is closed (released or expired) before we read the meter.
+    // The workers log how long they held a lease just after the scheduler closed it: wait for both sides.
     let granted: any[] = [];
     let closed: any[] = [];
+    let held: any[] = [];
     await waitFor(
       () => {
         const lines = jsonLines(stack, 'scheduler').filter((l) => l.jobId === 'meter-a');
@@ -61,15 +63,19 @@ describe('metering', () => {
         closed = lines.filter(
           (l) => (l.msg === 'lease released' || l.msg === 'lease expired') && typeof l.billedMs === 'number',
         );
-        return granted.length > 0 && granted.every((g) => closed.some((c) => c.leaseId === g.leaseId));
+        held = ['worker-1', 'worker-2']
+          .flatMap((w) => jsonLines(stack, w))
+          .filter((l) => l.jobId === 'meter-a' && l.msg === 'lease released');
+        return (
+          granted.length > 0 &&
+          granted.every((g) => closed.some((c) => c.leaseId === g.leaseId)) &&
+          granted.every((g) => held.some((h) => h.leaseId === g.leaseId))
+        );
       },
-      { timeoutMs: 30_000, intervalMs: 100, message: 'every lease of meter-a closed' },
+      { timeoutMs: 30_000, intervalMs: 100, message: 'every lease of meter-a closed on both sides' },
     );
     expect(new Set(granted.map((g) => g.machineId))).toEqual(new Set(['worker-1', 'worker-2']));
     const billedMs = closed.reduce((a, c) => a + c.billedMs, 0);
-    const held = ['worker-1', 'worker-2']
-      .flatMap((w) => jsonLines(stack, w))
-      .filter((l) => l.jobId === 'meter-a' && l.msg === 'lease released');
     const heldMs = held.reduce((a, l) => a + l.heldMs, 0);
     const table = JSON.stringify(
       closed.map((c) => ({
