@@ -478,3 +478,8 @@ export function loadConfig(env: Env = process.env): Config {
   };
   return deepFreeze(config);
 }
+
+/** The publishable key sent as `Authorization` on a workspace's webhooks (spec §4.1). */
+export function publishableKeyOf(config: Config, workspace: string): string {
+  return config.scheduler.publishableKeys.get(workspace) ?? `pk_${workspace}`;
+}

@@ -1,21 +1,8 @@
 import type { JobRecord } from '@visionbatch/shared/jobs-repo';
 import type { ModelRecord, RegistryRepo } from '@visionbatch/shared/registry-repo';
 import type { JobContext } from '@visionbatch/shared/tasks';
+import { resolveStepModelId } from '@visionbatch/shared/workflow-refs';
 import { effectiveDefinition, machineTypeOf } from './effective-definition.ts';
-
-/** Resolves a step's `model_id` (a literal or `$inputs.x`) with the job's parameters. */
-function modelIdOf(
-  step: Record<string, unknown>,
-  params: Record<string, unknown>,
-  inputs: Array<Record<string, unknown>>,
-): string | null {
-  const v = step.model_id;
-  if (typeof v !== 'string') return null;
-  if (!v.startsWith('$inputs.')) return v;
-  const name = v.slice('$inputs.'.length);
-  const resolved = name in params ? params[name] : inputs.find((i) => i.name === name)?.default_value;
-  return typeof resolved === 'string' ? resolved : null;
-}
 
 /** Builds what a machine needs to run the job: workflow, resolved models, processing settings. */
 export async function buildJobContext(rec: JobRecord, registry: RegistryRepo): Promise<JobContext> {
@@ -27,7 +14,7 @@ export async function buildJobContext(rec: JobRecord, registry: RegistryRepo): P
   const inputs = (wf.definition.inputs as Array<Record<string, unknown>>) ?? [];
   const models: Record<string, ModelRecord> = {};
   for (const step of (wf.definition.steps as Array<Record<string, unknown>>) ?? []) {
-    const id = modelIdOf(step, params, inputs);
+    const id = resolveStepModelId(step, params, inputs);
     if (!id || models[id]) continue;
     const m = await registry.getModel(rec.workspace, id);
     if (!m) throw new Error(`model "${id}" (step ${String(step.name)}) is not registered`);

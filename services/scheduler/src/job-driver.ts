@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { BatchesRepo } from '@visionbatch/shared/batches-repo';
-import type { Config } from '@visionbatch/shared/config';
+import { type Config, publishableKeyOf } from '@visionbatch/shared/config';
 import type { JobRecord, JobsRepo, StageRecord } from '@visionbatch/shared/jobs-repo';
 import type { Logger } from '@visionbatch/shared/logger';
 import { objectKeys } from '@visionbatch/shared/object-keys';
@@ -540,7 +540,7 @@ export class JobDriver {
       .catch((err) => this.d.logger.warn({ err }, 'queue cleanup failed'));
     const url = rec.definition.notificationsURL;
     if (url) {
-      const key = this.d.config.scheduler.publishableKeys.get(rec.workspace) ?? `pk_${rec.workspace}`;
+      const key = publishableKeyOf(this.d.config, rec.workspace);
       await this.d.notifier.send(
         url,
         key,

@@ -1,5 +1,5 @@
 import { BatchesRepo } from '@visionbatch/shared/batches-repo';
-import { loadConfig } from '@visionbatch/shared/config';
+import { loadConfig, publishableKeyOf } from '@visionbatch/shared/config';
 import { startSchedulerServer } from '@visionbatch/shared/grpc';
 import { JobsRepo } from '@visionbatch/shared/jobs-repo';
 import { createLogger } from '@visionbatch/shared/logger';
@@ -61,7 +61,7 @@ const leases = new LeaseStore(redis, systemClock);
 const queues = new JobQueues(redis);
 const notifier = new Notifier(redis, logger, webhookDeliveries);
 const batches = new BatchesRepo(redis, systemClock, config.limits.batchTtlMs);
-const publishableKey = (ws: string) => config.scheduler.publishableKeys.get(ws) ?? `pk_${ws}`;
+const publishableKey = (ws: string) => publishableKeyOf(config, ws);
 const driver = new JobDriver({
   config,
   jobs,

@@ -139,7 +139,7 @@ export class Machine {
       // only through a queue worker's stalled check (after its lock expires), so stay until none is left.
       const c = await queue.getJobCounts('waiting', 'delayed', 'prioritized', 'active').catch(() => null);
       const pending = c ? (c.waiting ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0) + (c.active ?? 0) : 1;
-      if (pending === 0 && worker.isRunning() && (await this.activeHere(worker)) === 0) break;
+      if (pending === 0 && worker.isRunning() && this.running === 0) break;
     }
     await worker.close(!keepGoing);
     await queue.close();
@@ -161,11 +161,8 @@ export class Machine {
     log.info({ heldMs: Date.now() - started }, 'lease released');
   }
 
+  /** tasks running on this machine now */
   private running = 0;
-
-  private async activeHere(_w: Worker): Promise<number> {
-    return this.running;
-  }
 
   /** The BullMQ processor: runs one task on a slot and records its outcome. */
   private async process(

@@ -8,6 +8,7 @@ import {
   type WorkflowProcessingJob,
   WorkflowProcessingJobV1,
 } from '@visionbatch/shared/wire/batch-processing';
+import { resolveStepModelId } from '@visionbatch/shared/workflow-refs';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps.ts';
 import { optString, pageSizeOf, pageToken } from '../http-params.ts';
@@ -116,12 +117,8 @@ async function validateAgainstState(deps: ApiDeps, ws: string, def: WorkflowProc
   // Every model the workflow names must be registered (literal ids, or $inputs resolved by parameters).
   const params = def.processingSpecification.workflowParameters ?? {};
   for (const step of (wf.definition.steps as Array<Record<string, unknown>>) ?? []) {
-    let id = step.model_id;
-    if (typeof id === 'string' && id.startsWith('$inputs.')) {
-      const name = id.slice(8);
-      id = name in params ? params[name] : inputs.find((i) => i.name === name)?.default_value;
-    }
-    if (typeof id === 'string' && !id.startsWith('$') && !(await deps.registry.getModel(ws, id))) {
+    const id = resolveStepModelId(step, params, inputs as Array<Record<string, unknown>>);
+    if (id && !(await deps.registry.getModel(ws, id))) {
       throw Errors.validation(
         `workflow step "${String(step.name)}".model_id`,
         `model "${id}" is not registered in workspace "${ws}"`,
