@@ -18,6 +18,7 @@ import { JobDriver } from '../../services/scheduler/src/job-driver.ts';
 import { JobQueues } from '../../services/scheduler/src/job-queues.ts';
 import { LeaseStore } from '../../services/scheduler/src/leases.ts';
 import { Notifier } from '../../services/scheduler/src/notifier.ts';
+import { UrlAllowlist } from '../../services/scheduler/src/ssrf-guard.ts';
 import { tempDir, waitFor } from '../../test/support/basics.ts';
 import { BenchStack, startRedis } from '../support.ts';
 import type { Suite } from './index.ts';
@@ -78,6 +79,7 @@ async function planMillion(redisUrl: string): Promise<Record<string, number>> {
     redis,
     logger,
     new Counter({ name: 'x', help: 'x', labelNames: ['outcome'], registers: [new Registry()] }),
+    new UrlAllowlist([]),
   );
   const driver = new JobDriver({
     config,

@@ -39,7 +39,10 @@ describe('processing timeout', () => {
     hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
     await flushRedisTestDb();
     const dir = await useTempDir('vb-e2e-timeout-');
-    stack = await startStack(redisTestUrl(), path.join(dir, 'data'), { VB_IMAGES_PER_TASK: '8' });
+    stack = await startStack(redisTestUrl(), path.join(dir, 'data'), {
+      VB_IMAGES_PER_TASK: '8',
+      VB_URL_ALLOWLIST: '127.0.0.1', // the receiver listens on loopback
+    });
     await registerSlowModel(stack, dir);
     await stageImages(stack, dir, 'slow', 40);
   }, 120_000);

@@ -146,6 +146,8 @@ export async function startStagingHarness(opts: {
     h.redis,
     silentLogger,
     new Counter({ name: 'vb_t_deliveries', help: 'x', labelNames: ['outcome'], registers: [metrics] }),
+    // the receivers of these tests listen on loopback
+    new UrlAllowlist(['127.0.0.1']),
   );
   notifier.start();
   const worker = startIngestWorker({

@@ -120,7 +120,7 @@ export const CONFIG_SPEC: readonly ConfigEntry[] = [
     name: 'VB_URL_ALLOWLIST',
     default: '',
     usedBy: 'scheduler',
-    doc: 'Comma-separated CIDRs, IPs, host names or `*.suffix`es that reference-ingest downloads may reach even though they are private/loopback (the SSRF guard refuses those otherwise).',
+    doc: 'Comma-separated CIDRs, IPs, host names or `*.suffix`es that reference-ingest downloads and webhook deliveries may reach even though they are private/loopback (the SSRF guard refuses those otherwise).',
   },
   {
     name: 'VB_REFERENCE_CONCURRENCY',

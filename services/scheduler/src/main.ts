@@ -59,7 +59,8 @@ const jobs = new JobsRepo(redis, systemClock);
 const registry = new RegistryRepo(redis);
 const leases = new LeaseStore(redis, systemClock);
 const queues = new JobQueues(redis);
-const notifier = new Notifier(redis, logger, webhookDeliveries);
+const urlAllowlist = new UrlAllowlist(config.scheduler.urlAllowlist);
+const notifier = new Notifier(redis, logger, webhookDeliveries, urlAllowlist);
 const batches = new BatchesRepo(redis, systemClock, config.limits.batchTtlMs);
 const publishableKey = (ws: string) => publishableKeyOf(config, ws);
 const driver = new JobDriver({
@@ -119,7 +120,7 @@ const referenceIngest = startReferenceIngestWorker({
   notifier,
   clock: systemClock,
   logger,
-  allow: new UrlAllowlist(config.scheduler.urlAllowlist),
+  allow: urlAllowlist,
   concurrency: config.scheduler.referenceConcurrency,
   maxImageBytes: config.limits.maxImageBytes,
   publishableKey,

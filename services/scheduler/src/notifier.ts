@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@visionbatch/shared/logger';
 import { QUEUE_PREFIX } from '@visionbatch/shared/queues';
-import { Queue, Worker } from 'bullmq';
+import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Counter } from 'prom-client';
+import { guardedPost, type Resolver, UnsafeUrlError, type UrlAllowlist } from './ssrf-guard.ts';
 
 /** A webhook to deliver; `body` has no `delivery_attempt` yet (it is set per attempt). */
 export interface WebhookDelivery {
@@ -18,7 +19,9 @@ export const WEBHOOK_ATTEMPTS = 5;
 
 /**
  * Durable webhook delivery: each event is a BullMQ job, so a scheduler restart loses nothing;
- * retries keep the same `event_id` and count `delivery_attempt` up.
+ * retries keep the same `event_id` and count `delivery_attempt` up. Deliveries go through the
+ * SSRF guard like reference downloads: a URL that resolves to a private, loopback or metadata
+ * address (and is not allowlisted) is refused once, without retries; redirects are not followed.
  */
 export class Notifier {
   private readonly queue: Queue;
@@ -28,7 +31,9 @@ export class Notifier {
     private readonly connection: Redis,
     private readonly logger: Logger,
     private readonly deliveries: Counter<'outcome'>,
+    private readonly allow: UrlAllowlist,
     private readonly timeoutMs = 10_000,
+    private readonly resolve?: Resolver,
   ) {
     this.queue = new Queue(QUEUE, { connection, prefix: QUEUE_PREFIX });
   }
@@ -60,22 +65,29 @@ export class Notifier {
       async (job) => {
         const { url, authorization, body } = job.data;
         const payload = { ...body, delivery_attempt: job.attemptsMade + 1 };
-        let res: Response;
+        let status: number;
         try {
-          res = await fetch(url, {
-            method: 'POST',
-            headers: { 'content-type': 'application/json', authorization },
-            body: JSON.stringify(payload),
-            signal: AbortSignal.timeout(this.timeoutMs),
-            redirect: 'manual',
-          });
+          status = await guardedPost(
+            url,
+            payload,
+            { authorization },
+            {
+              allow: this.allow,
+              timeoutMs: this.timeoutMs,
+              resolve: this.resolve,
+            },
+          );
         } catch (err) {
+          if (err instanceof UnsafeUrlError) {
+            this.deliveries.inc({ outcome: 'refused' });
+            throw new UnrecoverableError(err.message);
+          }
           this.deliveries.inc({ outcome: 'error' });
           throw new Error(`webhook to ${url} failed: ${(err as Error).message}`);
         }
-        if (res.status < 200 || res.status >= 300) {
+        if (status < 200 || status >= 300) {
           this.deliveries.inc({ outcome: 'rejected' });
-          throw new Error(`webhook to ${url} answered ${res.status}`);
+          throw new Error(`webhook to ${url} answered ${status}`);
         }
         this.deliveries.inc({ outcome: 'delivered' });
         this.logger.info(

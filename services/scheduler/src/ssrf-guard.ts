@@ -210,21 +210,27 @@ export interface FetchOptions {
   resolve?: Resolver;
 }
 
-/** One GET to a checked URL with the connection pinned to the checked address. */
-function getPinned(c: CheckedUrl, timeoutMs: number): Promise<http.IncomingMessage> {
+/** One request to a checked URL with the connection pinned to the checked address. */
+function requestPinned(
+  c: CheckedUrl,
+  timeoutMs: number,
+  method: 'GET' | 'POST' = 'GET',
+  headers: Record<string, string> = { 'user-agent': 'visionbatch-ingest', accept: '*/*' },
+  body?: Buffer,
+): Promise<http.IncomingMessage> {
   const mod = c.url.protocol === 'https:' ? https : http;
   return new Promise((resolve, reject) => {
     const req = mod.request(
       c.url,
       {
-        method: 'GET',
+        method,
         agent: false,
         // The only lookup this connection makes answers the address that was checked.
         lookup: ((_host: string, opts: { all?: boolean }, cb: (...a: unknown[]) => void) => {
           if (opts?.all) cb(null, [{ address: c.address, family: c.family }]);
           else cb(null, c.address, c.family);
         }) as unknown as net.LookupFunction,
-        headers: { 'user-agent': 'visionbatch-ingest', accept: '*/*' },
+        headers: body ? { ...headers, 'content-length': String(body.length) } : headers,
         timeout: timeoutMs,
       },
       resolve,
@@ -233,8 +239,31 @@ function getPinned(c: CheckedUrl, timeoutMs: number): Promise<http.IncomingMessa
     req.on('error', (err) =>
       reject(err instanceof DownloadError ? err : new DownloadError(err.message, true)),
     );
-    req.end();
+    req.end(body);
   });
+}
+
+/**
+ * POSTs a JSON body to a URL under the SSRF policy (webhooks): the host is resolved once and
+ * checked, the connection pinned to that address, and redirects are not followed. Resolves the
+ * status code; throws UnsafeUrlError (refused by policy) or DownloadError (network).
+ */
+export async function guardedPost(
+  raw: string,
+  body: unknown,
+  headers: Record<string, string>,
+  o: { allow: UrlAllowlist; timeoutMs?: number; resolve?: Resolver },
+): Promise<number> {
+  const checked = await checkUrl(raw, o.allow, o.resolve);
+  const res = await requestPinned(
+    checked,
+    o.timeoutMs ?? 10_000,
+    'POST',
+    { 'user-agent': 'visionbatch-webhook', 'content-type': 'application/json', ...headers },
+    Buffer.from(JSON.stringify(body)),
+  );
+  res.resume();
+  return res.statusCode ?? 0;
 }
 
 /**
@@ -246,7 +275,7 @@ export async function guardedFetch(raw: string, o: FetchOptions): Promise<Buffer
   let current = raw;
   for (let hop = 0; hop <= (o.maxRedirects ?? 5); hop++) {
     const checked = await checkUrl(current, o.allow, o.resolve);
-    const res = await getPinned(checked, timeoutMs);
+    const res = await requestPinned(checked, timeoutMs);
     const status = res.statusCode ?? 0;
     if (status >= 300 && status < 400 && res.headers.location) {
       res.resume();
