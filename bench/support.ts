@@ -83,6 +83,7 @@ export async function startRedis(dir: string): Promise<{ url: string; proc: Chil
     async () => {
       const { Redis } = await import('ioredis');
       const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+      r.on('error', () => {}); // refused until the server listens; the probe retries
       try {
         await r.connect();
         return (await r.ping()) === 'PONG';

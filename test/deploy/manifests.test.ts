@@ -152,7 +152,7 @@ function serviceOf(c: Container): string {
 
 const CONFIG_VARS = new Set(CONFIG_SPEC.map((e) => e.name));
 /** Non-VB variables the manifests set on purpose. */
-const EXTRA_ENV = new Set(['POD_NAMESPACE', 'MALLOC_ARENA_MAX', 'MINIO_ROOT_USER', 'MINIO_ROOT_PASSWORD']);
+const EXTRA_ENV = new Set(['MALLOC_ARENA_MAX', 'MINIO_ROOT_USER', 'MINIO_ROOT_PASSWORD']);
 
 // ---- the renders ----------------------------------------------------------------------------------
 
@@ -460,7 +460,7 @@ describe.each(RENDERS)('deploy/k8s: $name', ({ dir, components, gpu }) => {
     ).toEqual(['VB_S3_ACCESS_KEY', 'VB_S3_SECRET_KEY']);
   });
 
-  it('RBAC: only the scheduler gets API rights, and only get/patch/update on deployments/scale of the worker pools', () => {
+  it('RBAC: only the scheduler gets API rights: get/patch/update on deployments/scale of the worker pools, list/patch on pods (deletion cost)', () => {
     expect(byKind(objects, 'ClusterRole')).toEqual([]);
     expect(byKind(objects, 'ClusterRoleBinding')).toEqual([]);
     const workerDeployments = byKind<Workload>(objects, 'Deployment')
@@ -470,12 +470,24 @@ describe.each(RENDERS)('deploy/k8s: $name', ({ dir, components, gpu }) => {
     expect(workerDeployments).toEqual(gpu ? ['worker-cpu', 'worker-gpu'] : ['worker-cpu']);
     const roles = byKind<Role>(objects, 'Role');
     expect(roles.map((r) => r.metadata.name)).toEqual(['scheduler-scale-workers']);
-    for (const rule of roles[0].rules) {
-      expect(rule.apiGroups).toEqual(['apps']);
-      expect(rule.resources).toEqual(['deployments/scale']);
-      expect([...rule.verbs].sort()).toEqual(['get', 'patch', 'update']);
-      expect([...(rule.resourceNames ?? [])].sort()).toEqual(workerDeployments);
-    }
+    const [scaleRule, podsRule, ...others] = roles[0].rules;
+    expect(others).toEqual([]);
+    expect(scaleRule.apiGroups).toEqual(['apps']);
+    expect(scaleRule.resources).toEqual(['deployments/scale']);
+    expect([...scaleRule.verbs].sort()).toEqual(['get', 'patch', 'update']);
+    expect([...(scaleRule.resourceNames ?? [])].sort()).toEqual(workerDeployments);
+    // the autoscaler's pod-deletion-cost annotation before a scale-down; no delete, no exec
+    expect(podsRule).toEqual({ apiGroups: [''], resources: ['pods'], verbs: ['list', 'patch'] });
+    // and it is told which Deployments are the pools
+    const scheduler = find<Workload>(objects, 'Deployment', 'scheduler').spec.template.spec.containers[0];
+    const env = new Map(scheduler.env?.map((e) => [e.name, e.value]));
+    expect(env.get('VB_AUTOSCALER')).toBe('kubernetes');
+    expect(
+      (env.get('VB_K8S_DEPLOYMENTS') ?? '')
+        .split(',')
+        .map((p) => p.split(':')[1])
+        .sort(),
+    ).toEqual(workerDeployments);
     const [binding] = byKind<Binding>(objects, 'RoleBinding');
     expect(binding.roleRef).toMatchObject({ kind: 'Role', name: 'scheduler-scale-workers' });
     expect(binding.subjects).toEqual([

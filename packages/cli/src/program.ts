@@ -188,9 +188,16 @@ export function buildProgram(ctx: Ctx = { exitCode: 0 }): Command {
     .command('up')
     .description('start Redis, api, scheduler and worker locally (idempotent: only missing processes start)')
     .option('--timeout <seconds>', 'readiness deadline', int(1), 60)
+    .option(
+      '--autoscale <actuator>',
+      'worker machines: "local" = the scheduler starts and stops them on demand (0..VB_POOL_CPU_MAX), "static" = one worker (same as VB_AUTOSCALER)',
+    )
     .action(
       action(ctx, async (o) => {
-        await stackUp({ timeoutMs: o.timeout * 1000 });
+        if (o.autoscale !== undefined && o.autoscale !== 'local' && o.autoscale !== 'static')
+          throw new CliError(`--autoscale must be local or static, got "${o.autoscale}"`);
+        const env = o.autoscale ? { ...process.env, VB_AUTOSCALER: o.autoscale } : process.env;
+        await stackUp({ env, timeoutMs: o.timeout * 1000 });
       }),
     );
   program

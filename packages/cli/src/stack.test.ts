@@ -197,6 +197,15 @@ describe('localStack', () => {
     expect([s.apiKey, s.workspace, s.apiUrl]).toEqual(['vb_dev_key', 'demo', 'http://127.0.0.1:8080']);
   });
 
+  it('has no worker component with the local autoscaler: the scheduler starts the machines', () => {
+    const s = localStack(
+      { VB_REDIS_URL: 'redis://10.0.0.1:6379', VB_DATA_DIR: '/tmp/x', VB_AUTOSCALER: 'local' },
+      '/repo',
+    );
+    expect(s.components.map((c) => c.name)).toEqual(['api', 'scheduler']);
+    expect(s.components[1].env.VB_AUTOSCALER).toBe('local');
+  });
+
   it('starts its own Redis with the documented arguments', () => {
     const s = localStack({ VB_DATA_DIR: '/tmp/x', VB_REDIS_PORT: '6399' }, '/repo');
     const redis = s.components[0];

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { access, constants, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import net from 'node:net';
@@ -436,13 +436,36 @@ export interface LocalStack {
   workspace: string;
 }
 
-/** Builds the local stack description from the environment (`loadConfig`) and the repository layout. */
+/** Where `up` notes the autoscaler it started the stack with, so that `status` and `down` agree. */
+const autoscalerFile = (l: StackLayout) => path.join(l.runDir, 'autoscaler');
+
+/**
+ * VB_AUTOSCALER of the environment, else the one the running stack was started with (`up
+ * --autoscale local` writes it next to the pid files).
+ */
+function withAutoscaler(env: Env): Env {
+  if (env.VB_AUTOSCALER?.trim()) return env;
+  try {
+    const layout = stackLayout(loadConfig(env).dataDir);
+    const noted = readFileSync(autoscalerFile(layout), 'utf8').trim();
+    return noted ? { ...env, VB_AUTOSCALER: noted } : env;
+  } catch {
+    return env;
+  }
+}
+
+/**
+ * Builds the local stack description from the environment (`loadConfig`) and the repository layout.
+ * With `VB_AUTOSCALER=local` there is no worker component: the scheduler starts and stops the worker
+ * machines itself (as its child processes, so `down` stops them with it).
+ */
 export function localStack(env: Env = process.env, root = repoRoot()): LocalStack {
   const config = loadConfig(env);
   const layout = stackLayout(config.dataDir);
   const ownRedis = !env.VB_REDIS_URL?.trim();
   const redisUrl = ownRedis ? `redis://127.0.0.1:${config.redisPort}` : config.redisUrl;
   const childEnv: Env = { ...env, VB_DATA_DIR: config.dataDir, VB_REDIS_URL: redisUrl };
+  const services = SERVICES.filter((s) => s !== 'worker' || config.autoscaler.actuator !== 'local');
   const components: (StackComponent & { gate?: boolean })[] = [];
   if (ownRedis) {
     const redisDir = path.join(config.dataDir, 'redis');
@@ -480,7 +503,7 @@ export function localStack(env: Env = process.env, root = repoRoot()): LocalStac
     worker: config.worker.httpPort,
   };
   const loader = tsxLoaderUrl();
-  for (const name of SERVICES) {
+  for (const name of services) {
     const main = path.join(root, 'services', name, 'src', 'main.ts');
     const port = ports[name];
     const url = `http://127.0.0.1:${port}/readyz`;
@@ -519,9 +542,16 @@ export async function stackUp(
     print?: (line: string) => void;
   } = {},
 ): Promise<LocalStack & UpResult> {
-  const stack = localStack(o.env ?? process.env, o.root);
+  const stack = localStack(withAutoscaler(o.env ?? process.env), o.root);
   const log = o.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   const print = o.print ?? ((l: string) => process.stdout.write(`${l}\n`));
+  const autoscaler = stack.config.autoscaler;
+  if (autoscaler.actuator === 'local') {
+    await mkdir(stack.layout.runDir, { recursive: true });
+    await writeFile(autoscalerFile(stack.layout), 'local\n');
+  } else {
+    await rm(autoscalerFile(stack.layout), { force: true });
+  }
   if (stack.ownRedis) {
     if (!(await findOnPath('redis-server', o.env ?? process.env))) {
       throw new CliError('redis-server not found: install it with "sudo apt-get install -y redis-server"');
@@ -536,6 +566,10 @@ export async function stackUp(
   print(`  API key:   ${stack.apiKey} (workspace ${stack.workspace})`);
   print(`  Redis:     ${stack.redisUrl}${stack.ownRedis ? '' : ' (external)'}`);
   print(`  Data dir:  ${stack.config.dataDir} (logs in ${stack.layout.logsDir})`);
+  if (autoscaler.actuator === 'local')
+    print(
+      `  Workers:   started by the scheduler on demand (cpu ${autoscaler.pools.cpu.min}..${autoscaler.pools.cpu.max}, gpu ${autoscaler.pools.gpu.min}..${autoscaler.pools.gpu.max} machines; logs in scheduler.log)`,
+    );
   return { ...stack, ...res };
 }
 
@@ -543,7 +577,7 @@ export async function stackUp(
 export async function stackDown(
   o: { env?: Env; root?: string; graceMs?: number; log?: (line: string) => void } = {},
 ): Promise<void> {
-  const stack = localStack(o.env ?? process.env, o.root);
+  const stack = localStack(withAutoscaler(o.env ?? process.env), o.root);
   const services = stack.components.filter((c) => c.name !== 'redis');
   // Redis is stopped even when VB_REDIS_URL is set now, if a pid file says an earlier `up` started it.
   const redis = { name: 'redis', cmdlineMarker: 'redis-server' };
@@ -551,13 +585,14 @@ export async function stackDown(
     graceMs: o.graceMs,
     log: o.log ?? ((l) => process.stdout.write(`${l}\n`)),
   });
+  await rm(autoscalerFile(stack.layout), { force: true });
 }
 
 /** `visionbatch status`: which processes are alive and ready. Returns true when all are. */
 export async function stackStatus(
   o: { env?: Env; root?: string; print?: (line: string) => void } = {},
 ): Promise<boolean> {
-  const stack = localStack(o.env ?? process.env, o.root);
+  const stack = localStack(withAutoscaler(o.env ?? process.env), o.root);
   const print = o.print ?? ((l: string) => process.stdout.write(`${l}\n`));
   const rows = await statusComponents(stack.layout, stack.components);
   print(

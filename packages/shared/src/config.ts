@@ -253,6 +253,57 @@ export const CONFIG_SPEC: readonly ConfigEntry[] = [
     doc: 'Images per processing task (shard size).',
   },
   {
+    name: 'VB_AUTOSCALER',
+    default: 'static',
+    usedBy: 'scheduler, up',
+    doc: "Actuator of the autoscaler: `static` (sizes are only computed and exported as `vb_pool_desired_machines`, e.g. for KEDA), `local` (the scheduler runs worker machines as child processes) or `kubernetes` (the scale subresource of each pool's Deployment).",
+  },
+  {
+    name: 'VB_AUTOSCALER_INTERVAL_MS',
+    default: '2000',
+    usedBy: 'scheduler',
+    doc: 'How often the autoscaler sizes the pools.',
+  },
+  {
+    name: 'VB_POOL_CPU_MIN',
+    default: '0',
+    usedBy: 'scheduler',
+    doc: 'Fewest machines of the cpu pool (0 = scale to zero when idle).',
+  },
+  { name: 'VB_POOL_CPU_MAX', default: '4', usedBy: 'scheduler', doc: 'Most machines of the cpu pool.' },
+  { name: 'VB_POOL_GPU_MIN', default: '0', usedBy: 'scheduler', doc: 'Fewest machines of the gpu pool.' },
+  { name: 'VB_POOL_GPU_MAX', default: '2', usedBy: 'scheduler', doc: 'Most machines of the gpu pool.' },
+  {
+    name: 'VB_AUTOSCALER_TARGET_DRAIN_S',
+    default: '300',
+    usedBy: 'scheduler',
+    doc: "Time in which the autoscaler aims to finish each running job's remaining files (more machines for a shorter time).",
+  },
+  {
+    name: 'VB_AUTOSCALER_COOLDOWN_S',
+    default: '60',
+    usedBy: 'scheduler',
+    doc: 'Seconds after the last size change before a pool may shrink (so gaps between stages do not flap it).',
+  },
+  {
+    name: 'VB_AUTOSCALER_FILES_PER_MACHINE_S',
+    default: '4',
+    usedBy: 'scheduler',
+    doc: 'Assumed files (images, video frames) per machine-second until the throughput of the pool has been measured.',
+  },
+  {
+    name: 'VB_K8S_NAMESPACE',
+    default: "(the pod's namespace)",
+    usedBy: 'scheduler',
+    doc: "Namespace of the worker Deployments for `VB_AUTOSCALER=kubernetes`; defaults to the service account's namespace, else `default`.",
+  },
+  {
+    name: 'VB_K8S_DEPLOYMENTS',
+    default: 'cpu:worker-cpu,gpu:worker-gpu',
+    usedBy: 'scheduler',
+    doc: 'Comma-separated `pool:deployment` pairs: the Deployment each pool scales (a pool without a Deployment is only sized, not actuated).',
+  },
+  {
     name: 'VB_VIDEO_SEGMENT_SECONDS',
     default: '60',
     usedBy: 'scheduler',
@@ -311,7 +362,33 @@ export interface Config {
     cacheDir: string;
     taskLockMs: number;
   };
+  autoscaler: AutoscalerConfig;
   leaseTtlMs: number;
+}
+
+/** Pool limits of the autoscaler. */
+export interface PoolLimits {
+  min: number;
+  max: number;
+}
+
+/** The autoscaler's settings (scheduler). */
+export interface AutoscalerConfig {
+  /** @default 'static' */
+  actuator: 'static' | 'local' | 'kubernetes';
+  /** @default 2000 */
+  intervalMs: number;
+  pools: { cpu: PoolLimits; gpu: PoolLimits };
+  /** @default 300_000 */
+  targetDrainMs: number;
+  /** @default 60_000 */
+  scaleDownCooldownMs: number;
+  /** @default 4 */
+  defaultFilesPerMachineSecond: number;
+  /** null: the service account's namespace, else `default` */
+  k8sNamespace: string | null;
+  /** pool → Deployment name; a pool without one is sized but not actuated */
+  k8sDeployments: { cpu: string | null; gpu: string | null };
 }
 
 /** Thrown when an environment variable has a bad value; the message names the variable. */
@@ -387,6 +464,33 @@ function deepFreeze<T>(o: T): T {
     Object.freeze(o);
   }
   return o;
+}
+
+function poolLimits(env: Env, pool: 'CPU' | 'GPU', min: number, max: number): PoolLimits {
+  const limits = {
+    min: int(env, `VB_POOL_${pool}_MIN`, min, 0, 10_000),
+    max: int(env, `VB_POOL_${pool}_MAX`, max, 0, 10_000),
+  };
+  if (limits.min > limits.max)
+    throw new ConfigError(`VB_POOL_${pool}_MIN`, `must not exceed VB_POOL_${pool}_MAX (${limits.max})`);
+  return limits;
+}
+
+function autoscalerConfig(env: Env): AutoscalerConfig {
+  const deployments = pairs(env, 'VB_K8S_DEPLOYMENTS', 'cpu:worker-cpu,gpu:worker-gpu', 'pool:deployment');
+  for (const pool of deployments.keys())
+    if (pool !== 'cpu' && pool !== 'gpu')
+      throw new ConfigError('VB_K8S_DEPLOYMENTS', `unknown pool "${pool}" (cpu or gpu)`);
+  return {
+    actuator: oneOf(env, 'VB_AUTOSCALER', ['static', 'local', 'kubernetes'] as const, 'static'),
+    intervalMs: int(env, 'VB_AUTOSCALER_INTERVAL_MS', 2000, 100),
+    pools: { cpu: poolLimits(env, 'CPU', 0, 4), gpu: poolLimits(env, 'GPU', 0, 2) },
+    targetDrainMs: Math.round(num(env, 'VB_AUTOSCALER_TARGET_DRAIN_S', 300, 0.001) * 1000),
+    scaleDownCooldownMs: Math.round(num(env, 'VB_AUTOSCALER_COOLDOWN_S', 60) * 1000),
+    defaultFilesPerMachineSecond: num(env, 'VB_AUTOSCALER_FILES_PER_MACHINE_S', 4, 0.001),
+    k8sNamespace: raw(env, 'VB_K8S_NAMESPACE') ?? null,
+    k8sDeployments: { cpu: deployments.get('cpu') ?? null, gpu: deployments.get('gpu') ?? null },
+  };
 }
 
 /** Parses the environment into the frozen {@link Config}; throws {@link ConfigError} naming the variable. */
@@ -474,6 +578,7 @@ export function loadConfig(env: Env = process.env): Config {
       cacheDir: path.resolve(raw(env, 'VB_WORKER_CACHE_DIR') ?? path.join(dataDir, 'worker-cache')),
       taskLockMs: int(env, 'VB_TASK_LOCK_MS', 30_000, 1000),
     },
+    autoscaler: autoscalerConfig(env),
     leaseTtlMs: int(env, 'VB_LEASE_TTL_MS', 15_000, 1000),
   };
   return deepFreeze(config);

@@ -81,3 +81,21 @@ export class PermanentTaskError extends Error {
     this.name = 'PermanentTaskError';
   }
 }
+
+/**
+ * An autoscaler actuator could not set a pool's size. `reason` is stable (it labels
+ * `vb_autoscaler_errors_total`): `forbidden` (the scheduler lacks RBAC rights, an operator must act),
+ * `not-found` (no such Deployment), `conflict` (still conflicting after re-reads), `unavailable`
+ * (the API server did not answer), `spawn` (a local machine could not start).
+ */
+export class ActuatorError extends Error {
+  constructor(
+    readonly reason: 'forbidden' | 'not-found' | 'conflict' | 'unavailable' | 'spawn',
+    readonly pool: string,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'ActuatorError';
+  }
+}

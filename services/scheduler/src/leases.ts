@@ -30,6 +30,12 @@ if redis.call('HGET', KEYS[5], 'leaseId') == ARGV[1] then redis.call('HDEL', KEY
 return ms
 `;
 
+/** A live machine and the lease it holds now (null: idle). */
+export interface MachineState {
+  machineId: string;
+  leaseId: string | null;
+}
+
 /**
  * Machine leases and metering. A machine holds at most one lease (one job) at a time; the time
  * between grant and release (or the last heartbeat, when a machine vanishes) is billed to the
@@ -142,6 +148,35 @@ export class LeaseStore {
     const ids = await this.redis.smembers(keys.jobLeases(ws, jobId));
     const out = await Promise.all(ids.map((id) => this.get(id)));
     return out.filter((l): l is Lease => l !== null);
+  }
+
+  /**
+   * Live machines of a pool (seen within `ttlMs`) with the lease each holds from the scheduler's
+   * view (`null`: idle, safe to remove). The autoscaler shrinks a pool only by idle machines.
+   */
+  async poolMachines(pool: 'cpu' | 'gpu', ttlMs: number): Promise<MachineState[]> {
+    const ids = await this.liveMachines(pool, ttlMs);
+    if (ids.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const id of ids) pipe.hget(keys.machine(id), 'leaseId');
+    const res = (await pipe.exec()) ?? [];
+    return ids.map((machineId, i) => ({ machineId, leaseId: (res[i]?.[1] as string | null) || null }));
+  }
+
+  /** Forgets machines of a pool not seen for `olderThanMs` that hold no lease (they are gone). */
+  async pruneMachines(pool: 'cpu' | 'gpu', olderThanMs: number): Promise<number> {
+    const ids = await this.redis.zrangebyscore(
+      keys.poolMachines(pool),
+      '-inf',
+      String(this.clock.now() - olderThanMs),
+    );
+    let pruned = 0;
+    for (const id of ids) {
+      if (await this.redis.hget(keys.machine(id), 'leaseId')) continue;
+      await this.redis.multi().zrem(keys.poolMachines(pool), id).del(keys.machine(id)).exec();
+      pruned++;
+    }
+    return pruned;
   }
 
   /** Live machines of a pool: heartbeat within `ttlMs`. */

@@ -10,6 +10,10 @@ import { createRedis } from '@visionbatch/shared/redis';
 import { RegistryRepo } from '@visionbatch/shared/registry-repo';
 import { systemClock } from '@visionbatch/shared/time';
 import { Counter, Gauge } from 'prom-client';
+import { type Actuator, StaticActuator } from './autoscaler/actuator.ts';
+import { Autoscaler } from './autoscaler/autoscaler.ts';
+import { KubernetesActuator } from './autoscaler/kubernetes-actuator.ts';
+import { LocalActuator } from './autoscaler/local-actuator.ts';
 import { startBatchGc } from './batch-gc.ts';
 import { controlPlane } from './control-plane.ts';
 import { startIngestWorker } from './ingest/ingest-worker.ts';
@@ -96,12 +100,65 @@ new Gauge({
   },
 });
 
+const poolDesired = new Gauge({
+  name: 'vb_pool_desired_machines',
+  help: 'Machines the autoscaler wants per pool (drive HPA/KEDA from it with VB_AUTOSCALER=static)',
+  labelNames: ['pool'],
+  registers: [metrics],
+});
+const poolTarget = new Gauge({
+  name: 'vb_pool_target_machines',
+  help: 'Machines the autoscaler actuator has set per pool (replicas, local child processes)',
+  labelNames: ['pool'],
+  registers: [metrics],
+});
+const poolThroughput = new Gauge({
+  name: 'vb_pool_files_per_machine_second',
+  help: 'Per-machine throughput the autoscaler uses per pool (measured, else VB_AUTOSCALER_FILES_PER_MACHINE_S)',
+  labelNames: ['pool'],
+  registers: [metrics],
+});
+const autoscalerErrors = new Counter({
+  name: 'vb_autoscaler_errors_total',
+  help: 'Failed attempts of the autoscaler actuator, by pool and reason (forbidden, not-found, conflict, unavailable, spawn)',
+  labelNames: ['pool', 'reason'],
+  registers: [metrics],
+});
+
 const grpc = await startSchedulerServer(
   controlPlane({ jobs, registry, leases, queues, driver, logger, meteredSeconds }),
   config.scheduler.grpcHost,
   config.scheduler.grpcPort,
 );
 notifier.start();
+const grpcHost = ['0.0.0.0', '::', ''].includes(config.scheduler.grpcHost)
+  ? '127.0.0.1'
+  : config.scheduler.grpcHost;
+let actuator: Actuator;
+if (config.autoscaler.actuator === 'local') {
+  actuator = new LocalActuator({ env: process.env, schedulerUrl: `${grpcHost}:${grpc.port}`, logger });
+} else if (config.autoscaler.actuator === 'kubernetes') {
+  actuator = new KubernetesActuator({
+    kubeConfig: KubernetesActuator.defaultKubeConfig(),
+    namespace: config.autoscaler.k8sNamespace ?? KubernetesActuator.defaultNamespace(),
+    deployments: config.autoscaler.k8sDeployments,
+    logger,
+  });
+} else {
+  actuator = new StaticActuator();
+}
+const autoscaler = new Autoscaler({
+  config: config.autoscaler,
+  leaseTtlMs: config.leaseTtlMs,
+  jobs,
+  batches,
+  leases,
+  actuator,
+  clock: systemClock,
+  logger,
+  metrics: { desired: poolDesired, target: poolTarget, throughput: poolThroughput, errors: autoscalerErrors },
+});
+autoscaler.start();
 const ingest = startIngestWorker({
   connection: redis,
   store,
@@ -132,7 +189,10 @@ const ops = await startOpsServer(
   metrics,
   async () => (await redis.ping()) === 'PONG',
 );
-logger.info({ grpcPort: grpc.port, httpPort: ops.port }, 'scheduler started');
+logger.info(
+  { grpcPort: grpc.port, httpPort: ops.port, autoscaler: config.autoscaler.actuator },
+  'scheduler started',
+);
 
 let stopping = false;
 const loop = async () => {
@@ -152,6 +212,8 @@ const shutdown = async (signal: string) => {
   logger.info({ signal }, 'scheduler shutting down');
   stopping = true;
   await running;
+  // Before the gRPC server goes: local machines drain and release their leases through it.
+  await autoscaler.stop();
   grpc.server.forceShutdown();
   ops.server.close();
   await ingest.close();

@@ -37,7 +37,10 @@ const ops = await startOpsServer(
 logger.info({ httpPort: ops.port }, 'worker started');
 const running = machine.run();
 
+let draining = false;
 const shutdown = async (signal: string) => {
+  if (draining) return;
+  draining = true;
   logger.info({ signal }, 'worker draining');
   await machine.stop();
   await running;
@@ -48,3 +51,5 @@ const shutdown = async (signal: string) => {
 };
 process.once('SIGTERM', () => void shutdown('SIGTERM'));
 process.once('SIGINT', () => void shutdown('SIGINT'));
+// Started by the scheduler's local autoscaler (an IPC channel): drain and exit when the scheduler is gone.
+if (process.send) process.once('disconnect', () => void shutdown('scheduler exited'));
