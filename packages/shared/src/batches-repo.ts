@@ -136,6 +136,22 @@ export class BatchesRepo {
       .exec();
   }
 
+  /** Adds (or overwrites) many file records of one part in one round trip. */
+  async putFiles(
+    ws: string,
+    batchId: string,
+    part: string,
+    files: ReadonlyArray<{ name: string; rec: FileRecord }>,
+  ): Promise<void> {
+    if (files.length === 0) return;
+    const m = this.redis.multi();
+    for (const f of files) {
+      m.zadd(keys.batchFiles(ws, batchId, part), 0, f.name);
+      m.hset(keys.batchFileMeta(ws, batchId, part), f.name, JSON.stringify(f.rec));
+    }
+    await m.exec();
+  }
+
   async getFile(ws: string, batchId: string, part: string, name: string): Promise<FileRecord | null> {
     const v = await this.redis.hget(keys.batchFileMeta(ws, batchId, part), name);
     return v ? (JSON.parse(v) as FileRecord) : null;

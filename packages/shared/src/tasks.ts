@@ -48,12 +48,23 @@ export interface VideoTask {
   output: { batchId: string; part: string; fileName: string };
 }
 
+/**
+ * Part of the processing stage's output batch (and of the export batch) that holds persisted
+ * image outputs when the job sets `persistImagesOutputs`: JPEG files whose flat names encode
+ * their key path (services/worker/src/slot/persisted-images.ts).
+ */
+export const IMAGES_PART = 'images';
+
 /** An export task: packs result files into one archive of the export batch. */
 export interface ExportTask {
   kind: 'export';
   stage: string;
   taskId: string;
-  input: { batchId: string; part: string; files: string[] };
+  /**
+   * `keyPaths`: the files are persisted images whose flat names encode key paths; archive
+   * members are named by the decoded path (`<image>/<output>.jpg`) instead of the file name.
+   */
+  input: { batchId: string; part: string; files: string[]; keyPaths?: boolean };
   output: { batchId: string; part: string; fileName: string };
 }
 
@@ -78,4 +89,15 @@ export interface TaskOutcome {
   outputBytes?: number;
   /** detections per class, for summaries */
   stats?: Record<string, number>;
+  /** further files written into the output batch (persisted image outputs), to be listed there */
+  extraFiles?: OutputFile[];
+}
+
+/** A file a task wrote into its output batch besides its main output. */
+export interface OutputFile {
+  part: string;
+  fileName: string;
+  size: number;
+  /** batch content type of the file (`images`) */
+  contentType: string;
 }

@@ -11,7 +11,13 @@ import { objectKeys } from '@visionbatch/shared/object-keys';
 import type { ObjectStore } from '@visionbatch/shared/object-store/index';
 import { taskJobId } from '@visionbatch/shared/queues';
 import type { RegistryRepo } from '@visionbatch/shared/registry-repo';
-import type { ExportTask, ImageTask, Task, VideoTask } from '@visionbatch/shared/tasks';
+import {
+  type ExportTask,
+  IMAGES_PART,
+  type ImageTask,
+  type Task,
+  type VideoTask,
+} from '@visionbatch/shared/tasks';
 import { type Clock, iso } from '@visionbatch/shared/time';
 import type { WorkflowProcessingJob } from '@visionbatch/shared/wire/batch-processing';
 import { FfmpegFrameSource, type FrameSource } from '@visionbatch/worker/engine/video/frame-source';
@@ -169,6 +175,14 @@ export class JobDriver {
       contentType: 'metadata',
       partDescription: `per-task results (${def.processingSpecification.aggregationFormat ?? 'jsonl'})`,
     });
+    if (def.processingSpecification.persistImagesOutputs) {
+      await this.d.batches.setPart(ws, outId, {
+        partName: IMAGES_PART,
+        partType: 'simple-batch',
+        contentType: 'images',
+        partDescription: 'persisted image outputs (JPEG, named by key path)',
+      });
+    }
     const prev = (await this.d.jobs.getStage(ws, jobId, 'processing')) as Stage | null;
     const stage: Stage = {
       processingStageId: 'processing',
@@ -336,6 +350,36 @@ export class JobDriver {
         },
       });
     }
+    // persisted image outputs: their own part, archives unpacking to `<image>/<output>.jpg`
+    const images: string[] = [];
+    for await (const names of this.d.batches.iterateFileNames(ws, inId, IMAGES_PART)) images.push(...names);
+    if (images.length > 0) {
+      await this.d.batches.setPart(ws, outId, {
+        partName: IMAGES_PART,
+        partType: 'simple-batch',
+        contentType: 'archives',
+        nestedContentType: 'images',
+        partDescription: 'persisted image outputs packed as tar.gz archives',
+      });
+    }
+    for (let i = 0, n = 1; i < images.length; i += FILES_PER_ARCHIVE, n++) {
+      tasks.push({
+        kind: 'export',
+        stage: 'export',
+        taskId: `e${String(tasks.length).padStart(6, '0')}`,
+        input: {
+          batchId: inId,
+          part: IMAGES_PART,
+          files: images.slice(i, i + FILES_PER_ARCHIVE),
+          keyPaths: true,
+        },
+        output: {
+          batchId: outId,
+          part: IMAGES_PART,
+          fileName: `images-${String(n).padStart(4, '0')}.tar.gz`,
+        },
+      });
+    }
     const prev = (await this.d.jobs.getStage(ws, jobId, 'export')) as Stage | null;
     const stage: Stage = {
       processingStageId: 'export',
@@ -343,7 +387,7 @@ export class JobDriver {
       tasksNumber: tasks.length,
       outputBatches: [outId],
       startTimestamp: prev?.startTimestamp ?? iso(now),
-      notification: `packing ${files.length} result files into ${tasks.length} archives`,
+      notification: `packing ${files.length} result files${images.length ? ` and ${images.length} images` : ''} into ${tasks.length} archives`,
       statusType: 'info',
       lastEventTimestamp: iso(now),
       planComplete: false,

@@ -134,7 +134,9 @@ export class Machine {
         pool?.cancel();
         break;
       }
-      if (stopRequested) break;
+      // this.stopping too: a drain requested while the lease request was in flight (e.g. a scale-down
+      // of an idle machine) ends the lease just granted instead of serving the whole queue.
+      if (stopRequested || this.stopping) break;
       // Active tasks count too: one may belong to a machine that died, and it comes back to waiting
       // only through a queue worker's stalled check (after its lock expires), so stay until none is left.
       const c = await queue.getJobCounts('waiting', 'delayed', 'prioritized', 'active').catch(() => null);
@@ -217,8 +219,19 @@ export class Machine {
         await batches.putFile(ws, task.output.batchId, task.output.part, task.output.fileName, {
           contentType: task.kind === 'export' ? 'archives' : 'metadata',
           size: outcome.outputBytes ?? 0,
-          ...(task.kind === 'export' ? { nestedContentType: 'metadata' } : {}),
+          ...(task.kind === 'export'
+            ? { nestedContentType: task.input.keyPaths ? 'images' : 'metadata' }
+            : {}),
         });
+      }
+      // persisted image outputs, listed before the task counts as done so the export sees them
+      const extra = outcome.extraFiles ?? [];
+      for (const part of new Set(extra.map((f) => f.part))) {
+        const list = extra
+          .filter((f) => f.part === part)
+          .map((f) => ({ name: f.fileName, rec: { contentType: f.contentType, size: f.size } }));
+        for (let i = 0; i < list.length; i += 1000)
+          await batches.putFiles(ws, task.output.batchId, part, list.slice(i, i + 1000));
       }
       const files = { ok: outcome.processed, failed: outcome.failures.length };
       if (outcome.thresholdExceeded) {

@@ -5,11 +5,13 @@ import { isSafeFileName } from '@visionbatch/shared/ids';
 import { objectKeys } from '@visionbatch/shared/object-keys';
 import type { ObjectStore } from '@visionbatch/shared/object-store/index';
 import { type Pack, pack as tarPack } from 'tar-stream';
+import { keyPathOf } from './persisted-images.ts';
 import type { ExportTask, FileFailure, TaskOutcome } from './protocol.ts';
 
 /**
  * An export task: streams the listed result files into ONE `tar.gz` object (members are the
- * plain file names, regular files only), written under a deterministic key.
+ * plain file names, regular files only; persisted images are named by their decoded key path,
+ * `<image>/<output>.jpg`), written under a deterministic key.
  */
 
 function isNotFound(err: unknown): boolean {
@@ -77,7 +79,8 @@ export async function runExportTask(
         }
         throw err;
       }
-      const entry = pack.entry({ name, size, type: 'file', mode: 0o644, mtime: mtime ?? new Date() });
+      const member = task.input.keyPaths ? keyPathOf(name) : name;
+      const entry = pack.entry({ name: member, size, type: 'file', mode: 0o644, mtime: mtime ?? new Date() });
       await copyInto(await store.get(key), entry);
       packed++;
     }

@@ -7,6 +7,7 @@ import type { ModelRuntime } from '../engine/model-runtime.ts';
 import { aggregateResults, type ResultRow } from '../engine/results-format.ts';
 import type { CompiledWorkflow } from '../engine/workflow/compiler.ts';
 import { executeImage, prepareImage } from '../engine/workflow/executor.ts';
+import { ImageOutputWriter } from './persisted-images.ts';
 import type { FileFailure, ImageTask, JobContext, TaskOutcome } from './protocol.ts';
 
 /**
@@ -109,6 +110,7 @@ export async function runImageTask(deps: ImageTaskDeps, task: ImageTask): Promis
   const rows: ResultRow[] = [];
   const failures: FileFailure[] = [];
   const stats: Record<string, number> = {};
+  const imageOutputs = new ImageOutputWriter(store, context, task.output.batchId);
   let lastProgress = Number.NEGATIVE_INFINITY;
   let next: Promise<Fetched> | null = files.length > 0 ? fetchImage(deps, task, files[0]) : null;
   for (let i = 0; i < files.length; i++) {
@@ -122,6 +124,7 @@ export async function runImageTask(deps: ImageTaskDeps, task: ImageTask): Promis
           imageInputName: context.imageInputName,
           parameters: context.workflowParameters,
         });
+        await imageOutputs.add(file, res.images);
         rows.push({ image: file, result: res.output });
         for (const [c, n] of Object.entries(res.detectionsByClass)) stats[c] = (stats[c] ?? 0) + n;
       } catch (err) {
@@ -142,6 +145,7 @@ export async function runImageTask(deps: ImageTaskDeps, task: ImageTask): Promis
       throw new TaskCancelledError(task.taskId);
     }
   }
+  const extraFiles = await imageOutputs.finish();
   const { body, contentType } = aggregateResults(rows, context.aggregationFormat);
   const outputKey = objectKeys.batchFile(
     context.workspace,
@@ -157,5 +161,6 @@ export async function runImageTask(deps: ImageTaskDeps, task: ImageTask): Promis
     outputKey,
     outputBytes: body.length,
     stats,
+    extraFiles,
   };
 }

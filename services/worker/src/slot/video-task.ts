@@ -8,8 +8,11 @@ import { objectKeys } from '@visionbatch/shared/object-keys';
 import { DecodedImage } from '../engine/image-decode.ts';
 import { aggregateResults, type ResultRow } from '../engine/results-format.ts';
 import { FfmpegFrameSource, type FrameSource, VideoDecodeError } from '../engine/video/frame-source.ts';
-import { executeImage } from '../engine/workflow/executor.ts';
+import { planModelSizeFrames } from '../engine/video/model-size-frames.ts';
+import { executeImage, pickImageInput } from '../engine/workflow/executor.ts';
+import { StateStore } from '../engine/workflow/state.ts';
 import { type ImageTaskDeps, TaskCancelledError, thresholdExceeded } from './image-task.ts';
+import { ImageOutputWriter } from './persisted-images.ts';
 import type { FileFailure, TaskOutcome, VideoTask } from './protocol.ts';
 
 const PROGRESS_INTERVAL_MS = 200;
@@ -31,6 +34,7 @@ export async function runVideoTask(
   const rows: ResultRow[] = [];
   const failures: FileFailure[] = [];
   const stats: Record<string, number> = {};
+  const imageOutputs = new ImageOutputWriter(store, context, task.output.batchId);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'vb-video-'));
   try {
     if (!isSafeFileName(video)) {
@@ -73,19 +77,41 @@ export async function runVideoTask(
     );
     const total = last === Number.MAX_SAFE_INTEGER ? 0 : last - (task.input.range?.start ?? 0);
     let lastProgress = Number.NEGATIVE_INFINITY;
+    // trackers keep their state across the frames of this video, in order (§2.14)
+    const state = new StateStore();
+    const fps = info.fps.num / info.fps.den;
+    // frames at model size straight from ffmpeg when nothing needs their full pixels
+    const modelSize = planModelSizeFrames(
+      compiled,
+      pickImageInput(compiled, context.imageInputName),
+      context.workflowParameters,
+      info,
+    );
     try {
       for await (const f of frames.frames(local, info, {
         maxFps: context.maxVideoFPS,
-        layout: null,
+        layout: modelSize?.layout ?? null,
         range: task.input.range,
       })) {
-        const image = DecodedImage.fromPixels({ data: f.rgb, width: f.width, height: f.height });
+        const image = modelSize
+          ? modelSize.image(f)
+          : DecodedImage.fromPixels({ data: f.rgb, width: f.width, height: f.height });
         const frameNumber = f.index + 1;
         try {
           const res = await executeImage(compiled, runtime, image, {
             imageInputName: context.imageInputName,
             parameters: context.workflowParameters,
+            // §5.5: the staged file name identifies the video; source numbering, declared fps
+            videoMetadata: {
+              video_identifier: video,
+              frame_number: frameNumber,
+              frame_timestamp: new Date(f.timestampSec * 1000),
+              fps: Number.isFinite(fps) && fps > 0 ? fps : null,
+              comes_from_video_file: true,
+            },
+            state,
           });
+          await imageOutputs.add(video, res.images, frameNumber);
           rows.push({
             image: video,
             result: res.output,
@@ -120,6 +146,7 @@ export async function runVideoTask(
     }
   }
 
+  const extraFiles = await imageOutputs.finish();
   const { body, contentType } = aggregateResults(rows, context.aggregationFormat);
   const outputKey = objectKeys.batchFile(
     context.workspace,
@@ -141,5 +168,6 @@ export async function runVideoTask(
     outputKey,
     outputBytes: body.length,
     stats,
+    extraFiles,
   };
 }

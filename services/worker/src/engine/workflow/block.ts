@@ -65,6 +65,11 @@ export interface BlockContext {
   models: Readonly<Record<string, ModelRecord>>;
   /** adds detections of an object-detection model to the run's per-class counts */
   countDetections(className: string, n: number): void;
+  /**
+   * The state this step keeps for one video (trackers, §2.14), made by `create` on first sight of
+   * `videoIdentifier`; it lives as long as the run's state store (a video task's frames).
+   */
+  state<T>(videoIdentifier: string, create: () => T): T;
 }
 
 export interface BlockDef {

@@ -119,14 +119,18 @@ describe('compileWorkflow', () => {
     const def = wf([
       DET,
       {
-        type: 'roboflow_core/byte_tracker@v3',
-        name: 'track',
+        type: 'roboflow_core/line_counter@v2',
+        name: 'count',
         image: '$inputs.image',
         detections: '$steps.det.predictions',
+        line_segment: [
+          [0, 0],
+          [10, 10],
+        ],
       },
     ]);
     expect(compileError(def).message).toContain(
-      'not implemented on this worker yet: "track" (roboflow_core/byte_tracker@v3)',
+      'not implemented on this worker yet: "count" (roboflow_core/line_counter@v2)',
     );
     expect(isStatefulDefinition(def)).toBe(true);
     expect(isStatefulDefinition(wf([DET]))).toBe(false);

@@ -14,7 +14,8 @@ import {
   type Shape,
 } from './compiler.ts';
 import type { Selector } from './selectors.ts';
-import { WorkflowImage } from './values.ts';
+import { StateStore } from './state.ts';
+import { type VideoMetadata, WorkflowImage } from './values.ts';
 
 /**
  * Runs a compiled workflow on one image (the CLI's and our batch unit: a single image whose
@@ -30,6 +31,13 @@ export interface RunOptions {
   imageInputName?: string | null;
   /** job parameters (`workflowParameters`) */
   parameters?: Readonly<Record<string, unknown>>;
+  /** the frame's video metadata (§5.5); still images get a synthetic one when a block asks */
+  videoMetadata?: VideoMetadata | null;
+  /**
+   * State of stateful blocks kept across runs: a video task passes one store to all its frames,
+   * in order. Without one, the run starts from nothing (still images, §2.14 [I]).
+   */
+  state?: StateStore;
 }
 
 /** An image value found in the outputs, by key path (for persisting image outputs later). */
@@ -368,7 +376,8 @@ export async function executeImage(
   opts: RunOptions = {},
 ): Promise<RunResult> {
   const inputName = pickImageInput(compiled, opts.imageInputName);
-  const wimage = WorkflowImage.input(image, inputName);
+  const wimage = WorkflowImage.input(image, inputName, opts.videoMetadata ?? null);
+  const store = opts.state ?? new StateStore();
   const params = opts.parameters ?? {};
   // other image inputs get nothing: a step reading one is masked
   const state = new RunState(
@@ -384,6 +393,7 @@ export async function executeImage(
     countDetections: (c, n) => {
       state.detectionsByClass[c] = (state.detectionsByClass[c] ?? 0) + n;
     },
+    state: (videoIdentifier, create) => store.get(step, videoIdentifier, create),
   });
   for (const step of compiled.steps) await runStep(compiled, state, step, ctx(step.name));
   const { output, images } = buildOutput(compiled, state);

@@ -1,5 +1,6 @@
 import type { BlockDef } from './block.ts';
 import { MODEL_BLOCKS } from './blocks/models.ts';
+import { TRACKER_BLOCKS } from './blocks/trackers.ts';
 import {
   CONTINUE_IF,
   DETECTION_OFFSET,
@@ -8,6 +9,7 @@ import {
   DYNAMIC_CROP,
   PROPERTY_DEFINITION,
 } from './blocks/transformations.ts';
+import { VISUALIZATION_BLOCKS } from './blocks/visualizations.ts';
 
 /** Every block this worker runs. */
 export const BLOCKS: readonly BlockDef[] = [
@@ -18,6 +20,8 @@ export const BLOCKS: readonly BlockDef[] = [
   PROPERTY_DEFINITION,
   DETECTION_OFFSET,
   CONTINUE_IF,
+  ...VISUALIZATION_BLOCKS,
+  ...TRACKER_BLOCKS,
 ];
 
 const BY_TYPE = new Map<string, BlockDef>();
@@ -38,19 +42,8 @@ export function supportedTypes(): string[] {
  * whether they keep state across frames (so a workflow naming them is `stateful`).
  */
 const PLANNED: Record<string, { stateful: boolean }> = {};
-for (const v of [1, 2, 3]) PLANNED[`roboflow_core/byte_tracker@v${v}`] = { stateful: true };
-PLANNED['roboflow_core/trackers_bytetrack@v1'] = { stateful: true };
 for (const v of [1, 2]) PLANNED[`roboflow_core/line_counter@v${v}`] = { stateful: true };
 for (const v of [1, 2, 3]) PLANNED[`roboflow_core/time_in_zone@v${v}`] = { stateful: true };
-for (const t of [
-  'roboflow_core/bounding_box_visualization@v1',
-  'BoundingBoxVisualization',
-  'roboflow_core/label_visualization@v1',
-  'LabelVisualization',
-  'roboflow_core/label_visualization@v2',
-]) {
-  PLANNED[t] = { stateful: false };
-}
 
 /** Whether a type is a stateful block (trackers, line counter, time in zone). */
 export function isStatefulType(type: string): boolean {
