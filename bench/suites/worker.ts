@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -8,10 +9,11 @@ import { createLogger } from '@visionbatch/shared/logger';
 import { objectKeys } from '@visionbatch/shared/object-keys';
 import { createObjectStore } from '@visionbatch/shared/object-store/index';
 import type { ModelRecord } from '@visionbatch/shared/registry-repo';
-import type { ImageTask, JobContext } from '@visionbatch/shared/tasks';
+import type { ImageTask, JobContext, Task, VideoTask } from '@visionbatch/shared/tasks';
 import ort from 'onnxruntime-node';
 import { decodeImage } from '../../services/worker/src/engine/image-decode.ts';
-import { preprocess } from '../../services/worker/src/engine/preprocess.ts';
+import { planGeometry, preprocess, writeChw } from '../../services/worker/src/engine/preprocess.ts';
+import { FfmpegFrameSource } from '../../services/worker/src/engine/video/frame-source.ts';
 import { decodeYoloV8, mapBoxesToSource } from '../../services/worker/src/engine/yolo-decode.ts';
 import { SlotPool } from '../../services/worker/src/slot-pool.ts';
 import type { Suite } from './index.ts';
@@ -19,6 +21,10 @@ import type { Suite } from './index.ts';
 const WS = 'bench';
 const RUNS = Number(process.env.VB_BENCH_RUNS ?? 3);
 const IMAGES = Number(process.env.VB_BENCH_IMAGES ?? 48);
+/** Seconds of the generated 1080p30 H.264 clip. */
+const VIDEO_SECONDS = Number(process.env.VB_BENCH_VIDEO_SECONDS ?? 4);
+/** Which parts to run (comma-separated `images,images640,video`; default all), for quick iterations. */
+const PARTS = new Set((process.env.VB_BENCH_WORKER_PARTS ?? 'images,images640,video').split(','));
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round = (x: number, d = 2) => Number(x.toFixed(d));
@@ -68,15 +74,221 @@ async function oneSession(model: Uint8Array, threads: number | undefined, second
   return n / ((performance.now() - t0) / 1000);
 }
 
+/** CPU seconds (user + system) of this process and of its reaped children, from /proc/self/stat. */
+function cpuSeconds(): { self: number; children: number } {
+  const fields = fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+  // fields[0] is field 3 (state): utime 14, stime 15, cutime 16, cstime 17 (clock ticks, 100/s)
+  const tick = (i: number) => Number(fields[i - 3]) / 100;
+  return { self: tick(14) + tick(15), children: tick(16) + tick(17) };
+}
+
+/** The job context of the bench jobs: one detection step on the input image, JSONL results. */
+function jobContext(
+  record: ModelRecord,
+  jobType: JobContext['jobType'],
+  maxVideoFPS: number | null,
+): JobContext {
+  return {
+    workspace: WS,
+    jobId: 'bench',
+    jobType,
+    workflow: {
+      version: '1.0',
+      inputs: [{ type: 'WorkflowImage', name: 'image' }],
+      steps: [
+        {
+          type: 'roboflow_core/roboflow_object_detection_model@v2',
+          name: 'det',
+          images: '$inputs.image',
+          model_id: 'bench/yolov8n',
+        },
+      ],
+      outputs: [{ type: 'JsonField', name: 'predictions', selector: '$steps.det.predictions' }],
+    },
+    models: { 'bench/yolov8n': record },
+    workflowParameters: {},
+    imageInputName: null,
+    aggregationFormat: 'jsonl',
+    persistImagesOutputs: false,
+    imagesOutputsToBePersisted: null,
+    maxVideoFPS,
+    maxImageFailureRate: null,
+    machineType: 'cpu',
+  };
+}
+
+/** Cores this process and its children kept busy on average between two {@link cpuSeconds}. */
+function busyCores(a: ReturnType<typeof cpuSeconds>, b: ReturnType<typeof cpuSeconds>, wall: number): number {
+  return (b.self - a.self + b.children - a.children) / wall;
+}
+
+/** Runs `tasks` on the pool, `pool.size` at a time; returns the outcomes' processed count. */
+async function runOnPool(pool: SlotPool, tasks: Task[]): Promise<number> {
+  let next = 0;
+  let processed = 0;
+  await Promise.all(
+    Array.from({ length: pool.size }, async () => {
+      while (next < tasks.length) {
+        const t = tasks[next++];
+        const o = await pool.run(t, () => {});
+        if (o.failures.length) throw new Error(`bench task failed: ${JSON.stringify(o.failures[0])}`);
+        processed += o.processed;
+      }
+    }),
+  );
+  return processed;
+}
+
 /**
  * The worker's image pipeline against its compute bound on this machine, all measured in one
  * run: model-only throughput (best thread layout), decode-only cost, the bound
  * B = cores / (core-seconds per image of model + decode), the worker's end-to-end throughput
  * (staged objects → written results, slots in worker threads) and a naive single-process loop.
  */
+/**
+ * Video: a generated H.264 1080p30 clip, `cores` copies staged as one video job (one task per
+ * video, one slot each). Decode cost = CPU seconds of the worker's FrameSource (ffmpeg -threads 1,
+ * letterbox to 640 inside ffmpeg, plus the CHW conversion) per processed frame; at maxVideoFPS 5
+ * every source frame is still decoded and one in six is scaled and inferred.
+ */
+async function videoPart(o: {
+  dir: string;
+  store: Awaited<ReturnType<typeof createObjectStore>>;
+  record: ModelRecord;
+  cores: number;
+  modelCoreSec: number;
+}): Promise<{ video30: Record<string, unknown>; video5: Record<string, unknown> }> {
+  const { dir, store, record, cores, modelCoreSec } = o;
+  const src = new FfmpegFrameSource();
+  const out: Record<string, Record<string, unknown>> = {};
+  // at maxVideoFPS 5 the clip is twice as long, so both parts infer a similar number of frames
+  for (const [label, maxFps, seconds] of [
+    ['video30', null, VIDEO_SECONDS],
+    ['video5', 5, 2 * VIDEO_SECONDS],
+  ] as const) {
+    console.error(`${label}: clip ...`);
+    const clip = path.join(dir, `${label}.mp4`);
+    const gen = spawnSync(
+      'ffmpeg',
+      [
+        ...['-v', 'error', '-f', 'lavfi', '-i', `testsrc2=size=1920x1080:rate=30:duration=${seconds}`],
+        ...['-c:v', 'libx264', '-preset', 'veryfast', '-b:v', '5M', '-pix_fmt', 'yuv420p', '-y', clip],
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+    if (gen.status !== 0) throw new Error(`ffmpeg could not generate the bench clip (exit ${gen.status})`);
+    const batchId = `in-${label}`;
+    const files = Array.from({ length: cores }, (_, i) => `clip${i}.mp4`);
+    for (const f of files) await store.put(objectKeys.batchFile(WS, batchId, '', f), fs.readFileSync(clip));
+    const info = await src.probe(clip);
+    const g = planGeometry(info.width, info.height, {
+      width: 640,
+      height: 640,
+      mode: 'letterbox',
+      paddingValue: 114,
+    });
+    // ffmpeg scales to the letterboxed size; the CHW write adds the padding (as the worker does)
+    const layout = {
+      width: g.resizeWidth,
+      height: g.resizeHeight,
+      resizeWidth: g.resizeWidth,
+      resizeHeight: g.resizeHeight,
+      offsetX: 0,
+      offsetY: 0,
+      padValue: 114,
+    };
+    // decode-only: ffmpeg decode (+ scale of the kept frames) and CHW, CPU seconds per processed frame
+    console.error(`${label}: decode-only ...`);
+    const tensor = new Float32Array(3 * 640 * 640);
+    const decodeRuns: number[] = [];
+    const decodeFfmpeg: number[] = [];
+    let kept = 0;
+    for (let r = 0; r < RUNS; r++) {
+      const c0 = cpuSeconds();
+      kept = 0;
+      for await (const f of src.frames(clip, info, { maxFps, layout })) {
+        writeChw(tensor, 0, 640, 640, f.rgb, g.resizeWidth, g.resizeHeight, g.offsetX, g.offsetY, 114);
+        kept++;
+      }
+      const c1 = cpuSeconds();
+      decodeRuns.push((c1.self - c0.self + c1.children - c0.children) / kept);
+      decodeFfmpeg.push((c1.children - c0.children) / kept);
+    }
+    const decodeCoreSec = median(decodeRuns);
+    const bound = cores / (modelCoreSec + decodeCoreSec);
+
+    console.error(`${label}: end-to-end ...`);
+    const { pool } = await SlotPool.start(
+      cores,
+      {
+        context: jobContext(record, 'simple-video-processing-v1', maxFps),
+        store: { driver: 'fs', dir: path.join(dir, 'store') },
+        intraOpNumThreads: 1,
+        cacheDir: path.join(dir, 'cache'),
+      },
+      createLogger('bench', 'warn'),
+    );
+    const e2eRuns: number[] = [];
+    const e2eBusy: number[] = [];
+    /** [worker process, ffmpeg children] CPU seconds per processed frame, per run */
+    const e2eCpu: [number, number][] = [];
+    try {
+      for (let r = 0; r < RUNS; r++) {
+        const tasks: VideoTask[] = files.map((f, i) => ({
+          kind: 'video',
+          stage: 'processing',
+          taskId: `${label}r${r}v${i}`,
+          input: { batchId, part: '', files: [f], range: null },
+          output: { batchId: `out-${label}`, part: 'results', fileName: `r${r}-${f}.jsonl` },
+        }));
+        const c0 = cpuSeconds();
+        const t0 = performance.now();
+        const processed = await runOnPool(pool, tasks);
+        if (processed !== kept * files.length)
+          throw new Error(`${label}: ${processed} frames processed, expected ${kept * files.length}`);
+        const wall = (performance.now() - t0) / 1000;
+        const c1 = cpuSeconds();
+        e2eRuns.push(processed / wall);
+        e2eBusy.push(busyCores(c0, c1, wall));
+        e2eCpu.push([(c1.self - c0.self) / processed, (c1.children - c0.children) / processed]);
+      }
+    } finally {
+      await pool.close();
+    }
+    const e2e = median(e2eRuns);
+    const sourceFrames = info.frameCount ?? Math.round(seconds * 30);
+    out[label] = {
+      width: info.width,
+      height: info.height,
+      sourceFps: info.fps.num / info.fps.den,
+      maxVideoFPS: maxFps,
+      videos: files.length,
+      sourceFramesPerVideo: sourceFrames,
+      videoSeconds: seconds,
+      processedFramesPerVideo: kept,
+      decodeMsPerProcessedFrame: round(decodeCoreSec * 1000),
+      decodeFfmpegMsPerProcessedFrame: round(median(decodeFfmpeg) * 1000),
+      decodeMsPerSourceFrame: round(((decodeCoreSec * kept) / sourceFrames) * 1000),
+      modelMsPerFrame1Thread: round(modelCoreSec * 1000),
+      boundFramesPerSec: round(bound),
+      endToEndFramesPerSec: round(e2e),
+      endToEndRuns: e2eRuns.map((x) => round(x)),
+      endToEndCoresBusy: round(median(e2eBusy)),
+      // where the CPU went end to end: the worker (inference, reading frames, results), ffmpeg
+      endToEndCpuMsPerFrame: {
+        worker: round(median(e2eCpu.map((c) => c[0])) * 1000),
+        ffmpeg: round(median(e2eCpu.map((c) => c[1])) * 1000),
+      },
+      ratioToBound: round(e2e / bound, 3),
+    };
+    console.error(JSON.stringify(out[label]));
+  }
+  return { video30: out.video30, video5: out.video5 };
+}
+
 export const workerSuite: Suite = {
   describe:
-    'yolov8n-arch (8.7 GFLOPs) at 640 on 1080p and 640×480 JPEGs. `images.ratioToBound` = end-to-end ÷ compute bound; `images.ratioToNaive` = end-to-end ÷ naive loop. Video suites not implemented yet (no FrameSource).',
+    'yolov8n-arch (8.7 GFLOPs) at 640 on 1080p and 640×480 JPEGs and on 1080p30 H.264 clips (every frame, and maxVideoFPS 5). Bound B = cores ÷ (1-thread model seconds + decode CPU seconds) per image or processed frame. `ratioToBound` = end-to-end ÷ B; `images.ratioToNaive` = end-to-end ÷ naive single-process loop. See bench/README.md.',
   async run() {
     const cores = os.availableParallelism();
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'vb-bench-worker-'));
@@ -128,6 +340,7 @@ export const workerSuite: Suite = {
         ['images', 1920, 1080],
         ['images640', 640, 480],
       ] as const) {
+        if (!PARTS.has(label)) continue;
         console.error(`${label}: corpus ...`);
         const corpus = await generateJpegCorpus({
           dir: path.join(dir, label),
@@ -160,33 +373,7 @@ export const workerSuite: Suite = {
 
         // end to end: the worker's slot pool over staged objects, results written to the store
         console.error(`${label}: end-to-end ...`);
-        const context: JobContext = {
-          workspace: WS,
-          jobId: 'bench',
-          jobType: 'simple-image-processing-v1',
-          workflow: {
-            version: '1.0',
-            inputs: [{ type: 'WorkflowImage', name: 'image' }],
-            steps: [
-              {
-                type: 'roboflow_core/roboflow_object_detection_model@v2',
-                name: 'det',
-                images: '$inputs.image',
-                model_id: 'bench/yolov8n',
-              },
-            ],
-            outputs: [{ type: 'JsonField', name: 'predictions', selector: '$steps.det.predictions' }],
-          },
-          models: { 'bench/yolov8n': record },
-          workflowParameters: {},
-          imageInputName: null,
-          aggregationFormat: 'jsonl',
-          persistImagesOutputs: false,
-          imagesOutputsToBePersisted: null,
-          maxVideoFPS: null,
-          maxImageFailureRate: null,
-          machineType: 'cpu',
-        };
+        const context = jobContext(record, 'simple-image-processing-v1', null);
         const { pool } = await SlotPool.start(
           cores,
           {
@@ -198,6 +385,7 @@ export const workerSuite: Suite = {
           createLogger('bench', 'warn'),
         );
         const e2eRuns: number[] = [];
+        const e2eBusy: number[] = [];
         const per = Math.ceil(corpus.files.length / (cores * 2));
         for (let r = 0; r < RUNS; r++) {
           const tasks: ImageTask[] = [];
@@ -211,18 +399,12 @@ export const workerSuite: Suite = {
               output: { batchId: `out-${label}`, part: 'results', fileName: `${taskId}.jsonl` },
             });
           }
+          const c0 = cpuSeconds();
           const t0 = performance.now();
-          let next = 0;
-          await Promise.all(
-            Array.from({ length: cores }, async () => {
-              while (next < tasks.length) {
-                const t = tasks[next++];
-                const o = await pool.run(t, () => {});
-                if (o.failures.length) throw new Error(`bench task failed: ${JSON.stringify(o.failures[0])}`);
-              }
-            }),
-          );
-          e2eRuns.push(corpus.files.length / ((performance.now() - t0) / 1000));
+          await runOnPool(pool, tasks);
+          const wall = (performance.now() - t0) / 1000;
+          e2eRuns.push(corpus.files.length / wall);
+          e2eBusy.push(busyCores(c0, cpuSeconds(), wall));
         }
         await pool.close();
         const e2e = median(e2eRuns);
@@ -272,20 +454,18 @@ export const workerSuite: Suite = {
           boundImgPerSec: round(bound),
           endToEndImgPerSec: round(e2e),
           endToEndRuns: e2eRuns.map((x) => round(x)),
+          endToEndCoresBusy: round(median(e2eBusy)),
           naiveImgPerSec: round(naive),
           ratioToBound: round(e2e / bound, 3),
           ratioToNaive: round(e2e / naive, 3),
         };
         console.error(JSON.stringify(result[label]));
       }
-      result.video30 = {
-        ratioToBound: null,
-        note: 'video decoding (FrameSource over ffmpeg) is not implemented yet',
-      };
-      result.video5 = {
-        ratioToBound: null,
-        note: 'video decoding (FrameSource over ffmpeg) is not implemented yet',
-      };
+      if (PARTS.has('video')) {
+        const video = await videoPart({ dir, store, record, cores, modelCoreSec });
+        result.video30 = video.video30;
+        result.video5 = video.video5;
+      }
       return result;
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -7,6 +7,12 @@
  * output on a small deterministic calibration image (160x160, run in plain JS while the graph is
  * built) has unit standard deviation — what a folded BatchNorm would do. Without this, a random
  * 60-layer network with residuals either explodes or vanishes.
+ *
+ * Graph form, chosen so that onnxruntime (graphOptimizationLevel 'all') keeps every conv in its
+ * blocked NCHWc layout: SiLU is x * Sigmoid(x) (fused to one QuickGelu), C2f's cv1 is two Conv
+ * nodes rather than Conv + Split, and DFL is Softmax over the last axis + MatMul(arange 16). Each
+ * of these gives the same numbers as the textbook form (a Split forces a reorder out of and back
+ * into NCHWc around every C2f; a Softmax over a non-last axis costs an internal transpose).
  */
 import { GraphBuilder, type ModelOptions } from './graph.ts';
 import { Rng } from './prng.ts';
@@ -175,9 +181,20 @@ class Yolov8nBuilder {
 
   /**
    * Conv2d with bias (BN folded): He-normal weights rescaled so that the calibration output has
-   * std `outStd`; bias is `biasFill` or small random values.
+   * std `outStd`; bias is `biasFill` or small random values. With `split`, the output channels
+   * are emitted as one Conv node per group (same weights, same maths as Conv + Split, but ORT
+   * keeps its blocked NCHWc layout across it instead of reordering around a Split).
    */
-  conv2d(x: T, c2: number, k: number, s: number, name: string, outStd = HIDDEN_STD, biasFill?: number): T {
+  private conv2dParts(
+    x: T,
+    c2: number,
+    k: number,
+    s: number,
+    name: string,
+    outStd: number,
+    biasFill: number | undefined,
+    split: readonly number[],
+  ): T[] {
     const fanIn = x.c * k * k;
     const he = Math.sqrt(2 / fanIn);
     const weight = new Float32Array(c2 * fanIn);
@@ -193,21 +210,31 @@ class Yolov8nBuilder {
     const pad = k >> 1;
     const h = Math.floor((x.h + 2 * pad - k) / s) + 1;
     const w = Math.floor((x.w + 2 * pad - k) / s) + 1;
-    const y = this.g.conv(x.name, {
-      weight,
-      bias,
-      inChannels: x.c,
-      outChannels: c2,
-      kernel: k,
-      stride: s,
-      pad,
-      name,
-    });
     const macs = c2 * fanIn * h * w;
     this.macs += macs;
     this.convs.push({ name, macs });
     this.params += weight.length + bias.length;
-    return { name: y, c: c2, h, w, cal: out, ch: oh, cw: ow };
+    const parts: T[] = [];
+    let c0 = 0;
+    split.forEach((c, i) => {
+      const y = this.g.conv(x.name, {
+        weight: weight.slice(c0 * fanIn, (c0 + c) * fanIn),
+        bias: bias.slice(c0, c0 + c),
+        inChannels: x.c,
+        outChannels: c,
+        kernel: k,
+        stride: s,
+        pad,
+        name: split.length > 1 ? `${name}.${i}` : name,
+      });
+      parts.push({ name: y, c, h, w, cal: out.slice(c0 * plane, (c0 + c) * plane), ch: oh, cw: ow });
+      c0 += c;
+    });
+    return parts;
+  }
+
+  conv2d(x: T, c2: number, k: number, s: number, name: string, outStd = HIDDEN_STD, biasFill?: number): T {
+    return this.conv2dParts(x, c2, k, s, name, outStd, biasFill, [c2])[0];
   }
 
   /** Ultralytics Conv: Conv2d + BN (folded) + SiLU as x * Sigmoid(x). */
@@ -222,15 +249,12 @@ class Yolov8nBuilder {
     return { ...y, name: this.g.add(x.name, y.name), cal: x.cal.map((v, i) => v + y.cal[i]) };
   }
 
+  /** C2f; cv1's two output halves are two Conv nodes (see conv2dParts) instead of Conv + Split. */
   c2f(x: T, c2: number, n: number, shortcut: boolean, name: string): T {
     const c = c2 / 2;
-    const y = this.conv(x, 2 * c, 1, 1, `${name}.cv1`);
-    const [a, b] = this.g.split(y.name, [c, c], 1);
-    const plane = y.ch * y.cw;
-    const parts: T[] = [
-      { ...y, name: a, c, cal: y.cal.slice(0, c * plane) },
-      { ...y, name: b, c, cal: y.cal.slice(c * plane) },
-    ];
+    const parts = this.conv2dParts(x, 2 * c, 1, 1, `${name}.cv1`, HIDDEN_STD, undefined, [c, c]).map(
+      (y): T => ({ ...y, name: this.g.silu(y.name), cal: siluJs(y.cal) }),
+    );
     for (let i = 0; i < n; i++)
       parts.push(this.bottleneck(parts[parts.length - 1], shortcut, `${name}.m.${i}`));
     return this.conv(this.concat(parts), c2, 1, 1, `${name}.cv2`);
@@ -334,15 +358,15 @@ export function buildYolov8nArchGraph(opts: Yolov8nOptions = {}): Yolov8nBuild {
   const box = g.concat(boxParts, 2); // [N, 64, A]
   const cls = g.concat(clsParts, 2); // [N, nc, A]
 
-  // DFL: softmax over the 16 bins, expectation via a fixed 1x1 conv with weights arange(16).
-  const bins = g.transpose(g.reshape(box, [0, 4, REG_MAX, A]), [0, 2, 1, 3]); // [N, 16, 4, A]
-  const dfl = g.conv(g.softmax(bins, 1), {
-    weight: Float32Array.from({ length: REG_MAX }, (_, i) => i),
-    inChannels: REG_MAX,
-    outChannels: 1,
-    kernel: 1,
-    name: 'model.22.dfl.conv',
-  }); // [N, 1, 4, A]
+  // DFL: softmax over the 16 bins (last axis, so ORT needs no internal transpose), then the
+  // expectation as a MatMul with arange(16) — the maths of Ultralytics' fixed 1x1 conv.
+  const bins = g.transpose(g.reshape(box, [0, 4, REG_MAX, A]), [0, 1, 3, 2]); // [N, 4, A, 16]
+  const arange = g.constF(
+    Float32Array.from({ length: REG_MAX }, (_, i) => i),
+    [REG_MAX, 1],
+    'model.22.dfl.arange',
+  );
+  const dfl = g.op('MatMul', [g.softmax(bins, -1), arange]); // [N, 4, A, 1]
   const [lt, rb] = g.split(g.reshape(dfl, [0, 4, A]), [2, 2], 1);
 
   // dist2bbox with anchor points (grid cell + 0.5) and per-anchor strides -> xywh in pixels.

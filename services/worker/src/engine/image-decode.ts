@@ -62,6 +62,15 @@ export class DecodedImage {
     return new DecodedImage(p.width, p.height, 'raw', null, Number.MAX_SAFE_INTEGER, p);
   }
 
+  /**
+   * An image known by its size only, whose full-resolution pixels were never kept: a video frame
+   * decoded at model size, with its model input memoised in {@link prepared}. Asking it for pixels
+   * fails.
+   */
+  static withoutPixels(width: number, height: number): DecodedImage {
+    return new DecodedImage(width, height, 'raw', null, Number.MAX_SAFE_INTEGER, null);
+  }
+
   /** @internal used by {@link decodeImage} */
   static fromEncoded(
     bytes: Buffer,
@@ -86,7 +95,8 @@ export class DecodedImage {
   /** Full-resolution upright RGB pixels (decoded on first call). */
   rgb(): Promise<RgbPixels> {
     if (this.pixels === null) {
-      const bytes = this.encoded as Buffer;
+      if (this.encoded === null) return Promise.reject(noPixels());
+      const bytes = this.encoded;
       this.pixels = toRgb(openEncoded(bytes, this.maxPixels).rotate())
         .toBuffer({ resolveWithObject: true })
         .then(({ data, info }: { data: Buffer; info: { width: number; height: number } }) => {
@@ -112,9 +122,13 @@ export class DecodedImage {
       const p = await this.pixels;
       return sharp(p.data, { raw: { width: p.width, height: p.height, channels: 3 } });
     }
-    return openEncoded(this.encoded as Buffer, this.maxPixels).rotate();
+    if (this.encoded === null) throw noPixels();
+    return openEncoded(this.encoded, this.maxPixels).rotate();
   }
 }
+
+const noPixels = () =>
+  new Error('the full-resolution pixels of this image were not kept (a video frame decoded at model size)');
 
 function openEncoded(bytes: Buffer, maxPixels: number): Sharp {
   // failOn 'warning' makes truncated/corrupt JPEGs fail instead of decoding grey garbage.

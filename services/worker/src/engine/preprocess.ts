@@ -184,6 +184,34 @@ export function preprocess(image: DecodedImage, spec: PreprocessSpec): Promise<P
   return p;
 }
 
+/**
+ * Memoises on `image` its model input for `spec`, made from `pixels`: the image already resized to
+ * the spec's resize size (by the video decoder), HWC u8 RGB. Only the padding and the CHW float
+ * conversion are left to do.
+ */
+export function preprocessScaled(image: DecodedImage, spec: PreprocessSpec, pixels: Uint8Array): Prepared {
+  const geometry = planGeometry(image.width, image.height, spec);
+  const { resizeWidth: rw, resizeHeight: rh } = geometry;
+  if (pixels.length !== rw * rh * 3)
+    throw new Error(`scaled frame has ${pixels.length} bytes, expected ${rw}x${rh}x3`);
+  const tensor = new Float32Array(3 * spec.width * spec.height);
+  writeChw(
+    tensor,
+    0,
+    spec.width,
+    spec.height,
+    pixels,
+    rw,
+    rh,
+    geometry.offsetX,
+    geometry.offsetY,
+    geometry.padValue,
+  );
+  const prepared = { tensor, geometry };
+  image.prepared.set(specKey(spec), Promise.resolve(prepared));
+  return prepared;
+}
+
 async function prepare(image: DecodedImage, spec: PreprocessSpec): Promise<Prepared> {
   const geometry = planGeometry(image.width, image.height, spec);
   const { resizeWidth: rw, resizeHeight: rh } = geometry;

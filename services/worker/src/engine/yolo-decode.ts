@@ -106,17 +106,24 @@ export function decodeYoloV8(out: TensorView, b: number, opts: DecodeOptions): B
   const perClass = opts.classConfidence
     ? opts.classConfidence.map((t) => (t === undefined ? undefined : Math.fround(t)))
     : null;
-  const candidates: Box[] = [];
-  for (let i = 0; i < n; i++) {
-    let best = data[base + 4 * n + i];
-    let cls = 0;
-    for (let c = 1; c < classes; c++) {
-      const s = data[base + (4 + c) * n + i];
-      if (s > best) {
-        best = s;
-        cls = c;
+  // max and argmax over classes, one class row at a time (rows are contiguous; walking an anchor's
+  // column instead touches a new cache line per class); strict `>` keeps the first maximum
+  const bestScore = data.slice(base + 4 * n, base + 5 * n);
+  const bestClass = new Uint32Array(n);
+  for (let c = 1; c < classes; c++) {
+    const row = base + (4 + c) * n;
+    for (let i = 0; i < n; i++) {
+      const s = data[row + i];
+      if (s > bestScore[i]) {
+        bestScore[i] = s;
+        bestClass[i] = c;
       }
     }
+  }
+  const candidates: Box[] = [];
+  for (let i = 0; i < n; i++) {
+    const best = bestScore[i];
+    const cls = bestClass[i];
     const threshold = perClass?.[cls] ?? globalThreshold;
     if (!(best > threshold)) continue;
     const cx = data[base + i];

@@ -126,6 +126,40 @@ describe('FfmpegFrameSource', () => {
     expect(error).toBeInstanceOf(VideoDecodeError);
   });
 
+  it('a consumer that blocks its thread between frames still gets every frame, in order', async () => {
+    // frames are read from ffmpeg by another thread, so a blocked consumer (inference) loses none
+    const info = await src.probe(clip);
+    const got: number[] = [];
+    for await (const f of src.frames(clip, info, { maxFps: null, layout: null })) {
+      got.push(f.index);
+      expect(f.rgb.length).toBe(320 * 180 * 3);
+      const until = performance.now() + 5;
+      while (performance.now() < until); // busy, as onnxruntime's run() is
+    }
+    expect(got).toEqual(Array.from({ length: 60 }, (_, i) => i));
+  });
+
+  it('stopping early ends the decoder', async () => {
+    const info = await src.probe(clip);
+    const got: number[] = [];
+    for await (const f of src.frames(clip, info, { maxFps: null, layout: null })) {
+      got.push(f.index);
+      if (got.length === 2) break;
+    }
+    expect(got).toEqual([0, 1]);
+    // the generator's return waited for the reader thread, which waited for ffmpeg
+    const left = fs.readdirSync('/proc').filter((pid) => {
+      if (!/^\d+$/.test(pid)) return false;
+      try {
+        const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+        return cmd.startsWith('ffmpeg') && cmd.includes(clip);
+      } catch {
+        return false;
+      }
+    });
+    expect(left).toEqual([]);
+  });
+
   it('an unreadable file is refused at probe', async () => {
     const junk = path.join(dir, 'junk.mp4');
     fs.writeFileSync(junk, Buffer.alloc(1000, 1));

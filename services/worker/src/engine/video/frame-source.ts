@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
 import ffmpeg from 'fluent-ffmpeg';
 
 /** What ffprobe says about a video's first video stream. */
@@ -60,6 +60,11 @@ export interface FrameSource {
   probe(file: string): Promise<VideoInfo>;
   frames(file: string, info: VideoInfo, request: FrameRequest): AsyncGenerator<Frame>;
 }
+
+/** Frames the reader thread may hold beyond the one being processed (1080p RGB: 6.2 MB each). */
+const FRAMES_AHEAD = 3;
+
+type ReaderMessage = { type: 'frame'; data: ArrayBuffer } | { type: 'end'; code: number; stderr: string };
 
 // maxFps as a rational with this denominator, so the selection is exact integer arithmetic in
 // both JavaScript and ffmpeg's expression evaluator (doubles hold these integers exactly).
@@ -176,41 +181,58 @@ export class FfmpegFrameSource implements FrameSource {
       'rgb24',
       'pipe:1',
     ];
-    const child = spawn(this.ffmpegPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => {
-      if (stderr.length < 4000) stderr += d.toString();
-    });
-    const exited = new Promise<number>((resolve) => child.once('close', (code) => resolve(code ?? -1)));
     const frameBytes = width * height * 3;
+    // ffmpeg is read in a thread of its own (see frame-reader-thread.mjs), at most FRAMES_AHEAD
+    // frames ahead of this generator's consumer
+    const reader = new Worker(new URL('./frame-reader-thread.mjs', import.meta.url), {
+      workerData: { ffmpegPath: this.ffmpegPath, args, frameBytes, ahead: FRAMES_AHEAD },
+    });
+    const queue: ReaderMessage[] = [];
+    let wake: (() => void) | null = null;
+    const push = (m: ReaderMessage) => {
+      queue.push(m);
+      wake?.();
+      wake = null;
+    };
+    reader.on('message', push);
+    reader.once('error', (err) =>
+      push({ type: 'end', code: -1, stderr: `frame reader failed: ${err.message}` }),
+    );
+    const exited = new Promise<void>((resolve) =>
+      reader.once('exit', () => {
+        push({ type: 'end', code: -1, stderr: 'the frame reader thread exited early' });
+        resolve();
+      }),
+    );
     // Source indices of the frames ffmpeg will emit, in order (same rule as its select filter).
     let n = req.range ? req.range.start : 0;
     const nextIndex = () => {
       while (!keepsFrame(n, info.fps, req.maxFps)) n++;
       return n++;
     };
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
     let yielded = 0;
+    let end: Extract<ReaderMessage, { type: 'end' }> | null = null;
     try {
-      for await (const chunk of child.stdout as AsyncIterable<Buffer>) {
-        pending.push(chunk);
-        pendingBytes += chunk.length;
-        while (pendingBytes >= frameBytes) {
-          const all = pending.length === 1 ? pending[0] : Buffer.concat(pending);
-          const rgb = Buffer.from(all.subarray(0, frameBytes));
-          const rest = all.subarray(frameBytes);
-          pending = rest.length ? [rest] : [];
-          pendingBytes = rest.length;
-          const index = nextIndex();
-          yielded++;
-          yield { index, timestampSec: (index * info.fps.den) / info.fps.num, width, height, rgb };
+      while (!end) {
+        if (queue.length === 0) await new Promise<void>((r) => (wake = r));
+        const m = queue.shift() as ReaderMessage;
+        if (m.type === 'end') {
+          end = m;
+          break;
         }
+        reader.postMessage({ type: 'credit' });
+        const index = nextIndex();
+        yielded++;
+        const rgb = Buffer.from(m.data);
+        yield { index, timestampSec: (index * info.fps.den) / info.fps.num, width, height, rgb };
       }
     } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
+      // stopped early: the thread kills ffmpeg and ends; wait for it so no ffmpeg outlives the call
+      if (!end) reader.postMessage({ type: 'stop' });
+      else void reader.terminate();
+      await exited;
     }
-    const code = await exited;
+    const { code, stderr } = end as Extract<ReaderMessage, { type: 'end' }>;
     if (code !== 0 || stderr.trim()) {
       const why = stderr.trim().split('\n').slice(-2).join(' | ') || `ffmpeg exited with ${code}`;
       throw new VideoDecodeError(
