@@ -16,6 +16,7 @@ export interface LoadtestReport {
   unexpectedFailures: string[];
   videoFramesProcessed: number;
   videoFramesExpected: number;
+  videoJobSeconds: number;
   jobsSucceeded: string[];
   apiRequests: number;
   apiErrors: number;
@@ -48,6 +49,7 @@ export function renderMarkdown(r: LoadtestReport): string {
     `| image job wall time | ${r.imageJobSeconds} s |`,
     `| images per second (image job, from creation to terminal) | ${r.imagesPerSec} |`,
     `| video frames processed / expected | ${r.videoFramesProcessed} / ${r.videoFramesExpected} |`,
+    `| video job wall time (both jobs share the pool) | ${r.videoJobSeconds} s |`,
     `| jobs succeeded | ${r.jobsSucceeded.join(', ') || 'none'} |`,
     `| api requests while polling (5xx or network errors) | ${r.apiRequests} (${r.apiErrors}) |`,
     `| api latency p50 / p99 / max | ${r.apiP50Ms} / ${r.apiP99Ms} / ${r.apiMaxMs} ms |`,

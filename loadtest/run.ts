@@ -185,6 +185,7 @@ async function main(): Promise<number> {
       await pollers.stop();
     }
     const imageSeconds = ((ended.get('lt-images') ?? performance.now()) - startedAt) / 1000;
+    const videoSeconds = VIDEOS > 0 ? ((ended.get('lt-videos') ?? performance.now()) - startedAt) / 1000 : 0;
     say(`jobs ended; waiting for the pool to drain back to 0`);
     const drained = await waitFor(() => sampler.latest()?.machines === 0, {
       timeoutMs: 120_000,
@@ -246,6 +247,7 @@ async function main(): Promise<number> {
       unexpectedFailures: images.unexpectedFailures,
       videoFramesProcessed: videos?.frames ?? 0,
       videoFramesExpected: videos?.expectedFrames ?? 0,
+      videoJobSeconds: round(videoSeconds),
       jobsSucceeded: pollers.succeeded(),
       apiRequests: pollers.requests,
       apiErrors: pollers.errors,

@@ -32,8 +32,9 @@ export interface ControlPlaneDeps {
 
 /**
  * The scheduler's gRPC handlers: job control for the api, leases for worker machines.
- * A machine gets the oldest running job of its pool that has waiting tasks and fewer machines
- * than its cap (`maxParallelTasks / workersPerMachine`).
+ * A machine gets, among the running jobs of its pool that have waiting tasks and fewer machines
+ * than their cap (`maxParallelTasks / workersPerMachine`), the one holding the fewest machines
+ * (the oldest on a tie), so concurrent jobs share a pool instead of queueing behind each other.
  */
 export function controlPlane(d: ControlPlaneDeps): SchedulerHandlers {
   const ok = (message = '') => ({ ok: true, message });
@@ -92,9 +93,11 @@ export function controlPlane(d: ControlPlaneDeps): SchedulerHandlers {
         // their lock has expired, so such a job needs a machine as much as one with waiting tasks.
         const q = await d.queues.pending(workspace, jobId);
         if (q.waiting === 0 && !(q.active > 0 && leased === 0)) continue;
-        candidates.push({ rec, wpm });
+        candidates.push({ rec, wpm, leased });
       }
-      candidates.sort((a, b) => a.rec.createdAt - b.rec.createdAt);
+      // Fair share: the job holding the fewest machines first (a second job is never starved while
+      // the first has queued work), then the oldest.
+      candidates.sort((a, b) => a.leased - b.leased || a.rec.createdAt - b.rec.createdAt);
       for (const { rec, wpm } of candidates) {
         let context: string;
         try {
