@@ -37,6 +37,7 @@ ENV ONNXRUNTIME_NODE_INSTALL=skip \
 COPY package.json package-lock.json .npmrc ./
 COPY packages/shared/package.json packages/shared/
 COPY packages/models/package.json packages/models/
+COPY packages/engine/package.json packages/engine/
 COPY packages/cli/package.json packages/cli/
 # The CLI's bin script must exist when npm ci links node_modules/.bin/visionbatch.
 COPY packages/cli/bin packages/cli/bin
@@ -98,7 +99,7 @@ CMD ["node", "--import", "tsx", "services/api/src/main.ts"]
 #                    com.github.asus4.onnxruntime.linux-x64-gpu@0.4.9, built for ORT 1.29.0 against
 #                    CUDA 13). The provider must come from the same ORT release as onnxruntime-node's
 #                    core library: set ORT_CUDA_EXPECT_ORT to that release and pin onnxruntime-node to
-#                    it in services/worker/package.json; the build fails when they differ. Use a CUDA
+#                    it in packages/engine/package.json; the build fails when they differ. Use a CUDA
 #                    13 CUDA_IMAGE with cuDNN for this route.
 #   none             no provider (the gpu worker will then refuse to start: it fails loudly when the
 #                    CUDA EP does not load instead of silently running on the CPU).

@@ -5,7 +5,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { type ApiClient, exportBatch } from '@visionbatch/cli';
-import { keepsFrame } from '@visionbatch/worker/engine/video/frame-source';
+import { keepsFrame } from '@visionbatch/engine/video/frame-source';
 import type { ApiPollers } from './pollers.ts';
 
 /** Exports a job's export-stage batch into `dir` and returns every result row. */

@@ -9,8 +9,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { putWorkflow } from '@visionbatch/cli';
+import { DEFAULT_PALETTE } from '@visionbatch/engine/draw/colors';
 import { CLASS_NAMES, generateVideo } from '@visionbatch/models';
-import { DEFAULT_PALETTE } from '@visionbatch/worker/engine/draw/colors';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flushRedisTestDb, redisTestUrl, useTempDir } from '../support/helpers.ts';

@@ -11,7 +11,7 @@ export const VALIDATE_MAX_BYTES = 512 * 1024 * 1024;
  * the api pays for it only when models are uploaded.
  */
 export async function validateModel(record: ModelRecord, weights: Uint8Array): Promise<void> {
-  const { createSession, OnnxModel } = await import('@visionbatch/worker/engine/model-runtime');
+  const { createSession, OnnxModel } = await import('@visionbatch/engine/model-runtime');
   let session: Awaited<ReturnType<typeof createSession>>;
   try {
     session = await createSession(weights, { machineType: 'cpu', intraOpNumThreads: 1 });

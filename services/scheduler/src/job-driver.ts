@@ -3,6 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { FfmpegFrameSource, type FrameSource } from '@visionbatch/engine/video/frame-source';
+import { isStatefulDefinition } from '@visionbatch/engine/workflow/compiler';
 import type { BatchesRepo } from '@visionbatch/shared/batches-repo';
 import { type Config, publishableKeyOf } from '@visionbatch/shared/config';
 import type { JobRecord, JobsRepo, StageRecord } from '@visionbatch/shared/jobs-repo';
@@ -20,8 +22,6 @@ import {
 } from '@visionbatch/shared/tasks';
 import { type Clock, iso } from '@visionbatch/shared/time';
 import type { WorkflowProcessingJob } from '@visionbatch/shared/wire/batch-processing';
-import { FfmpegFrameSource, type FrameSource } from '@visionbatch/worker/engine/video/frame-source';
-import { isStatefulDefinition } from '@visionbatch/worker/engine/workflow/compiler';
 import { effectiveDefinition } from './effective-definition.ts';
 import type { JobQueues } from './job-queues.ts';
 import type { LeaseStore } from './leases.ts';

@@ -1,12 +1,12 @@
+import { ImageDecodeError, WorkflowStepError } from '@visionbatch/engine/errors';
+import { type DecodedImage, decodeImage } from '@visionbatch/engine/image-decode';
+import type { ModelRuntime } from '@visionbatch/engine/model-runtime';
+import { aggregateResults, type ResultRow } from '@visionbatch/engine/results-format';
+import type { CompiledWorkflow } from '@visionbatch/engine/workflow/compiler';
+import { executeImage, prepareImage } from '@visionbatch/engine/workflow/executor';
 import { isSafeFileName } from '@visionbatch/shared/ids';
 import { objectKeys } from '@visionbatch/shared/object-keys';
 import type { ObjectStore } from '@visionbatch/shared/object-store/index';
-import { ImageDecodeError, WorkflowStepError } from '../engine/errors.ts';
-import { type DecodedImage, decodeImage } from '../engine/image-decode.ts';
-import type { ModelRuntime } from '../engine/model-runtime.ts';
-import { aggregateResults, type ResultRow } from '../engine/results-format.ts';
-import type { CompiledWorkflow } from '../engine/workflow/compiler.ts';
-import { executeImage, prepareImage } from '../engine/workflow/executor.ts';
 import { ImageOutputWriter } from './persisted-images.ts';
 import type { FileFailure, ImageTask, JobContext, TaskOutcome } from './protocol.ts';
 

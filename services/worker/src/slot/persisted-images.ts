@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
+import type { ImageOutput } from '@visionbatch/engine/workflow/executor';
 import { isSafeFileName } from '@visionbatch/shared/ids';
 import { objectKeys } from '@visionbatch/shared/object-keys';
 import type { ObjectStore } from '@visionbatch/shared/object-store/index';
 import { MAX_SEGMENT_BYTES } from '@visionbatch/shared/object-store/object-key';
 import { IMAGES_PART, type JobContext, type OutputFile } from '@visionbatch/shared/tasks';
-import type { ImageOutput } from '../engine/workflow/executor.ts';
 
 /**
  * Persisted image outputs (spec/workflows.md §3.8–3.9, batch-api.md §5.6). With the job's

@@ -4,14 +4,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import { modelRecord } from '@visionbatch/engine/testing/records';
+import { channelClassifier, gridDetector } from '@visionbatch/engine/testing/tiny-models';
 import { objectKeys } from '@visionbatch/shared/object-keys';
 import { createObjectStore, type ObjectStore } from '@visionbatch/shared/object-store/index';
 import type { ModelRecord } from '@visionbatch/shared/registry-repo';
 import sharp from 'sharp';
 import { extract } from 'tar-stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { modelRecord } from '../engine/testing/records.ts';
-import { channelClassifier, gridDetector } from '../engine/testing/tiny-models.ts';
 import type { FromSlot, JobContext, Task, ToSlot } from './protocol.ts';
 import { SlotRunner } from './slot-runner.ts';
 

@@ -1,14 +1,14 @@
-import type { StoreConfig } from '@visionbatch/shared/config';
-import { PermanentTaskError } from '@visionbatch/shared/errors';
-import type { ObjectStore } from '@visionbatch/shared/object-store/index';
 import {
   ExecutionProviderUnavailableError,
   ModelMismatchError,
   WorkflowCompileError,
-} from '../engine/errors.ts';
-import { OrtModelRuntime } from '../engine/model-runtime.ts';
-import { type CompiledWorkflow, compileWorkflow } from '../engine/workflow/compiler.ts';
-import { pickImageInput } from '../engine/workflow/executor.ts';
+} from '@visionbatch/engine/errors';
+import { OrtModelRuntime } from '@visionbatch/engine/model-runtime';
+import { type CompiledWorkflow, compileWorkflow } from '@visionbatch/engine/workflow/compiler';
+import { pickImageInput } from '@visionbatch/engine/workflow/executor';
+import type { StoreConfig } from '@visionbatch/shared/config';
+import { PermanentTaskError } from '@visionbatch/shared/errors';
+import type { ObjectStore } from '@visionbatch/shared/object-store/index';
 import { runExportTask } from './export-task.ts';
 import { runImageTask, TaskCancelledError } from './image-task.ts';
 import type { FromSlot, JobContext, Task, ToSlot } from './protocol.ts';

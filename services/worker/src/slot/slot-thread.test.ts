@@ -3,12 +3,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { modelRecord } from '@visionbatch/engine/testing/records';
+import { gridDetector } from '@visionbatch/engine/testing/tiny-models';
 import { objectKeys } from '@visionbatch/shared/object-keys';
 import { createObjectStore } from '@visionbatch/shared/object-store/index';
 import sharp from 'sharp';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { modelRecord } from '../engine/testing/records.ts';
-import { gridDetector } from '../engine/testing/tiny-models.ts';
 import type { FromSlot, JobContext, ToSlot } from './protocol.ts';
 
 /** The real thread entry: messages in and out exactly as protocol.ts says. */

@@ -3,14 +3,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
+import { DecodedImage } from '@visionbatch/engine/image-decode';
+import { aggregateResults, type ResultRow } from '@visionbatch/engine/results-format';
+import {
+  FfmpegFrameSource,
+  type FrameSource,
+  VideoDecodeError,
+} from '@visionbatch/engine/video/frame-source';
+import { planModelSizeFrames } from '@visionbatch/engine/video/model-size-frames';
+import { executeImage, pickImageInput } from '@visionbatch/engine/workflow/executor';
+import { StateStore } from '@visionbatch/engine/workflow/state';
 import { isSafeFileName } from '@visionbatch/shared/ids';
 import { objectKeys } from '@visionbatch/shared/object-keys';
-import { DecodedImage } from '../engine/image-decode.ts';
-import { aggregateResults, type ResultRow } from '../engine/results-format.ts';
-import { FfmpegFrameSource, type FrameSource, VideoDecodeError } from '../engine/video/frame-source.ts';
-import { planModelSizeFrames } from '../engine/video/model-size-frames.ts';
-import { executeImage, pickImageInput } from '../engine/workflow/executor.ts';
-import { StateStore } from '../engine/workflow/state.ts';
 import { type ImageTaskDeps, TaskCancelledError, thresholdExceeded } from './image-task.ts';
 import { ImageOutputWriter } from './persisted-images.ts';
 import type { FileFailure, TaskOutcome, VideoTask } from './protocol.ts';
