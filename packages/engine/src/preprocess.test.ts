@@ -93,6 +93,27 @@ describe('writeChw', () => {
     expect(plane(2)).toEqual([pad, pad, pad, pad, pad, Math.fround(0.2), Math.fround(0.4), pad]);
   });
 
+  it('overwrites every element of a reused (dirty) buffer: pixels where the image is, padding elsewhere', () => {
+    const src = Uint8Array.from([255, 0, 51, 0, 255, 102]); // 2x1
+    const pad = Math.fround(114 / 255);
+    for (const [ox, oy] of [
+      [1, 1],
+      [0, 0],
+      [2, 0],
+      [0, 1],
+      [5, 5], // entirely outside: all padding
+    ]) {
+      const dst = new Float32Array(3 * 4 * 2).fill(7);
+      writeChw(dst, 0, 4, 2, src, 2, 1, ox, oy, 114);
+      const expected = new Float32Array(3 * 4 * 2).fill(pad);
+      if (ox + 2 <= 4 && oy < 2) {
+        for (let x = 0; x < 2; x++)
+          for (let c = 0; c < 3; c++) expected[c * 8 + oy * 4 + ox + x] = Math.fround(src[x * 3 + c] / 255);
+      }
+      expect([...dst], `offset ${ox},${oy}`).toEqual([...expected]);
+    }
+  });
+
   it('crops with negative offsets', () => {
     const src = Uint8Array.from([0, 0, 0, 255, 255, 255, 0, 0, 0]); // 3x1
     const dst = new Float32Array(3);

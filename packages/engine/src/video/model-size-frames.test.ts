@@ -103,4 +103,27 @@ describe('planModelSizeFrames', () => {
     expect(Buffer.from(prepared.tensor.buffer).equals(Buffer.from(want.buffer))).toBe(true);
     await expect(image.rgb()).rejects.toThrow(/not kept/);
   });
+
+  it("uses two tensors in turn: frame n+2 overwrites frame n's, never frame n+1's, and each is exact", async () => {
+    const p = plan([det('det')]);
+    if (!p) throw new Error('expected a plan');
+    const spec = { width: 640, height: 640, mode: 'letterbox' as const, paddingValue: 114 };
+    const g = planGeometry(1920, 1080, spec);
+    const frame = (index: number) => {
+      const rgb = Buffer.alloc(640 * 360 * 3, (index * 50) & 255);
+      return { index, timestampSec: index / 30, width: 640, height: 360, rgb };
+    };
+    const tensors = [];
+    for (let n = 0; n < 4; n++) {
+      const f = frame(n);
+      const prepared = await preprocess(p.image(f), spec);
+      const want = new Float32Array(3 * 640 * 640);
+      writeChw(want, 0, 640, 640, f.rgb, 640, 360, g.offsetX, g.offsetY, 114);
+      expect(Buffer.from(prepared.tensor.buffer).equals(Buffer.from(want.buffer)), `frame ${n}`).toBe(true);
+      tensors.push(prepared.tensor);
+    }
+    expect(tensors[2]).toBe(tensors[0]);
+    expect(tensors[3]).toBe(tensors[1]);
+    expect(tensors[1]).not.toBe(tensors[0]);
+  });
 });

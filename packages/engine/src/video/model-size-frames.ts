@@ -18,7 +18,10 @@ import type { Frame, FrameLayout, VideoInfo } from './frame-source.ts';
 export interface ModelSizeFrames {
   /** what to ask the FrameSource for */
   layout: FrameLayout;
-  /** the workflow image of a frame decoded with {@link layout} */
+  /**
+   * The workflow image of a frame decoded with {@link layout}. Its tensor is reused two frames
+   * later: finish running the workflow on a frame before asking for the frame after next.
+   */
   image(frame: Frame): DecodedImage;
 }
 
@@ -98,6 +101,10 @@ export function planModelSizeFrames(
   // only modes that shrink or stretch the whole frame (no crop: a negative offset) are done in ffmpeg
   if (g.offsetX < 0 || g.offsetY < 0) return null;
   const chosen = spec;
+  // The frames of a task run one after another, and a frame's tensor is dead once its workflow run
+  // returned: two tensors, used in turn, spare allocating (and collecting) 4.9 MB per frame.
+  const tensors: Float32Array[] = [];
+  let turn = 0;
   return {
     layout: {
       width: g.resizeWidth,
@@ -110,7 +117,8 @@ export function planModelSizeFrames(
     },
     image(frame) {
       const image = DecodedImage.withoutPixels(info.width, info.height);
-      preprocessScaled(image, chosen, frame.rgb);
+      const slot = turn++ % 2;
+      tensors[slot] = preprocessScaled(image, chosen, frame.rgb, tensors[slot]).tensor;
       return image;
     },
   };
