@@ -51,18 +51,7 @@ export class ApiPollers {
   }
 
   async createImageJob(jobId: string, batchId: string, workflowId: string): Promise<void> {
-    await this.create(jobId, {
-      type: 'simple-image-processing-v1',
-      jobInput: { type: 'staging-batch-input-v1', batchId },
-      computeConfiguration: { type: 'compute-configuration-v2', machineType: 'cpu' },
-      processingSpecification: {
-        type: 'workflows-processing-specification-v1',
-        workspace: this.workspace,
-        workflowId,
-        aggregationFormat: 'jsonl',
-        maxImageFailureRate: 0.5,
-      },
-    });
+    await this.create(jobId, 'simple-image-processing-v1', batchId, { workflowId, maxImageFailureRate: 0.5 });
   }
 
   async createVideoJob(
@@ -71,21 +60,26 @@ export class ApiPollers {
     workflowId: string,
     maxVideoFPS: number,
   ): Promise<void> {
-    await this.create(jobId, {
-      type: 'simple-video-processing-v1',
+    await this.create(jobId, 'simple-video-processing-v1', batchId, { workflowId, maxVideoFPS });
+  }
+
+  private async create(
+    jobId: string,
+    type: string,
+    batchId: string,
+    spec: Record<string, unknown>,
+  ): Promise<void> {
+    const body = {
+      type,
       jobInput: { type: 'staging-batch-input-v1', batchId },
       computeConfiguration: { type: 'compute-configuration-v2', machineType: 'cpu' },
       processingSpecification: {
         type: 'workflows-processing-specification-v1',
         workspace: this.workspace,
-        workflowId,
         aggregationFormat: 'jsonl',
-        maxVideoFPS,
+        ...spec,
       },
-    });
-  }
-
-  private async create(jobId: string, body: unknown): Promise<void> {
+    };
     const r = await this.call('POST', `${this.bp}/jobs/${jobId}`, body);
     if (r.status !== 200) throw new Error(`creating job ${jobId}: ${r.status} ${JSON.stringify(r.json)}`);
   }

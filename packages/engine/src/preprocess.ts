@@ -219,22 +219,27 @@ export function preprocessScaled(
   if (pixels.length !== rw * rh * 3)
     throw new Error(`scaled frame has ${pixels.length} bytes, expected ${rw}x${rh}x3`);
   const size = 3 * spec.width * spec.height;
-  const tensor = reuse?.length === size ? reuse : new Float32Array(size);
+  const tensor = toTensor(pixels, spec, geometry, reuse?.length === size ? reuse : new Float32Array(size));
+  const prepared = { tensor, geometry };
+  image.prepared.set(specKey(spec), Promise.resolve(prepared));
+  return prepared;
+}
+
+/** Writes resized HWC pixels into `tensor` (the spec's CHW model input) at the planned offset. */
+function toTensor(pixels: Uint8Array, spec: PreprocessSpec, g: Geometry, tensor: Float32Array): Float32Array {
   writeChw(
     tensor,
     0,
     spec.width,
     spec.height,
     pixels,
-    rw,
-    rh,
-    geometry.offsetX,
-    geometry.offsetY,
-    geometry.padValue,
+    g.resizeWidth,
+    g.resizeHeight,
+    g.offsetX,
+    g.offsetY,
+    g.padValue,
   );
-  const prepared = { tensor, geometry };
-  image.prepared.set(specKey(spec), Promise.resolve(prepared));
-  return prepared;
+  return tensor;
 }
 
 async function prepare(image: DecodedImage, spec: PreprocessSpec): Promise<Prepared> {
@@ -257,18 +262,6 @@ async function prepare(image: DecodedImage, spec: PreprocessSpec): Promise<Prepa
     }
     pixels = out.data;
   }
-  const tensor = new Float32Array(3 * spec.width * spec.height);
-  writeChw(
-    tensor,
-    0,
-    spec.width,
-    spec.height,
-    pixels,
-    rw,
-    rh,
-    geometry.offsetX,
-    geometry.offsetY,
-    geometry.padValue,
-  );
+  const tensor = toTensor(pixels, spec, geometry, new Float32Array(3 * spec.width * spec.height));
   return { tensor, geometry };
 }
