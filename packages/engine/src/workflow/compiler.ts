@@ -82,6 +82,11 @@ export interface CompileOptions {
   models: Readonly<Record<string, ModelRecord>>;
   /** job parameters, to resolve `model_id: "$inputs.x"` at compile time when known */
   parameters?: Readonly<Record<string, unknown>>;
+  /**
+   * `allow` when saving a workflow: a model id missing from `models` may be registered later (it
+   * is checked again when a job is created); a registered one must still fit its step.
+   */
+  unknownModels?: 'error' | 'allow';
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> =>
@@ -642,6 +647,7 @@ export function compileWorkflow(definition: unknown, opts: CompileOptions): Comp
       continue;
     }
     const record = opts.models[id];
+    if (!record && opts.unknownModels === 'allow') continue;
     if (!record) {
       problems.add({
         step: st.name,

@@ -12,6 +12,7 @@ import { resolveStepModelId } from '@visionbatch/shared/workflow-refs';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps.ts';
 import { optString, pageSizeOf, pageToken } from '../http-params.ts';
+import { compileForApi } from '../workflow-compile.ts';
 
 type JobParams = { workspace: string; jobId: string };
 
@@ -125,6 +126,11 @@ async function validateAgainstState(deps: ApiDeps, ws: string, def: WorkflowProc
       );
     }
   }
+  await compileForApi(ws, wf.definition, deps.registry, {
+    parameters: params,
+    fieldPrefix: 'workflow.',
+    unknownModels: 'error',
+  });
 }
 
 /** Batch Processing routes (spec/batch-api.md §3). */
