@@ -8,7 +8,12 @@ import { decodeImage } from '@visionbatch/engine/image-decode';
 import { planGeometry, preprocess, writeChw } from '@visionbatch/engine/preprocess';
 import { FfmpegFrameSource } from '@visionbatch/engine/video/frame-source';
 import { decodeYoloV8, mapBoxesToSource } from '@visionbatch/engine/yolo-decode';
-import { buildYolov8nArch, COCO_CLASS_NAMES, generateJpegCorpus } from '@visionbatch/models';
+import {
+  buildYolov8nArch,
+  COCO_CLASS_NAMES,
+  detectionWorkflow,
+  generateJpegCorpus,
+} from '@visionbatch/models';
 import { createLogger } from '@visionbatch/shared/logger';
 import { objectKeys } from '@visionbatch/shared/object-keys';
 import { createObjectStore } from '@visionbatch/shared/object-store/index';
@@ -92,19 +97,7 @@ function jobContext(
     workspace: WS,
     jobId: 'bench',
     jobType,
-    workflow: {
-      version: '1.0',
-      inputs: [{ type: 'WorkflowImage', name: 'image' }],
-      steps: [
-        {
-          type: 'roboflow_core/roboflow_object_detection_model@v2',
-          name: 'det',
-          images: '$inputs.image',
-          model_id: 'bench/yolov8n',
-        },
-      ],
-      outputs: [{ type: 'JsonField', name: 'predictions', selector: '$steps.det.predictions' }],
-    },
+    workflow: detectionWorkflow('bench/yolov8n'),
     models: { 'bench/yolov8n': record },
     workflowParameters: {},
     imageInputName: null,

@@ -7,6 +7,7 @@ import { closeSync, openSync, rmSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { redisServerArgs } from '@visionbatch/cli/stack';
 import { freePort, tempDir, waitFor } from './basics.ts';
 import { type StartedServers, TEST_REDIS_DATABASES, type TestRedisInfo, type TestS3Info } from './context.ts';
 import { httpAnswers, redisPing } from './probes.ts';
@@ -148,24 +149,7 @@ async function startRedis(): Promise<{ info: TestRedisInfo; stop: () => Promise<
         name: 'redis-server',
         command: 'redis-server',
         // Same durability and eviction settings as production (AOF, noeviction); no RDB snapshots.
-        args: [
-          '--port',
-          String(port),
-          '--bind',
-          '127.0.0.1',
-          '--dir',
-          dir,
-          '--appendonly',
-          'yes',
-          '--maxmemory-policy',
-          'noeviction',
-          '--save',
-          '',
-          '--databases',
-          String(TEST_REDIS_DATABASES),
-          '--daemonize',
-          'no',
-        ],
+        args: redisServerArgs(port, dir, ['--databases', String(TEST_REDIS_DATABASES)]),
         dir,
         missingHint:
           'Install it with `apt-get install -y redis-server` (Debian/Ubuntu), or make a Docker engine available so testcontainers can run redis:7-alpine.',

@@ -2,21 +2,12 @@ import type {
   BatchMetadata,
   FileMetadata,
   MultipartBatchPartMetadata,
+  ShardDetails,
 } from '@visionbatch/shared/wire/data-staging';
 import { type ApiClient, seg } from './api-client.ts';
 import { CliError } from './cli-error.ts';
 import { red, shortTime, table } from './format.ts';
 import type { RecordSink } from './jsonl.ts';
-
-/** ShardDetails (spec §2.1). */
-export interface ShardDetails {
-  shardId: string;
-  statusName: string;
-  statusType: string;
-  eventTimestamp: string;
-  shardObjectsCount: number;
-  statusMetadata?: Record<string, unknown>;
-}
 
 type Print = (line: string) => void;
 const stdoutPrint: Print = (line) => process.stdout.write(`${line}\n`);

@@ -49,6 +49,36 @@ export interface ReferencesIngestOptions {
   log: (line: string) => void;
 }
 
+/** The options of `create-batch-of-images|videos` that a references-file source reads. */
+export interface ReferencesSourceOptions {
+  batchId: string;
+  references?: string;
+  ingestId?: string;
+  notificationsUrl?: string;
+  notificationCategories?: string[];
+}
+
+/** `--data-source references-file` of both create-batch commands: one reference ingest. */
+export async function ingestReferencesFile(
+  client: ApiClient,
+  kind: 'image' | 'video',
+  o: ReferencesSourceOptions,
+  displayName: string,
+  log: (line: string) => void,
+): Promise<void> {
+  if (!o.references) throw new CliError('--references is required with --data-source references-file');
+  await ingestReferences(client, {
+    kind,
+    batchId: o.batchId,
+    displayName,
+    references: o.references,
+    ingestId: o.ingestId,
+    notificationsUrl: o.notificationsUrl,
+    notificationCategories: o.notificationCategories,
+    log,
+  });
+}
+
 interface IngestResponse {
   ingestId?: string;
   shardIds?: string[];

@@ -12,6 +12,20 @@ import { table } from './format.ts';
 
 type Env = Record<string, string | undefined>;
 
+/**
+ * redis-server's arguments with the settings visionbatch needs in production: AOF on (no state
+ * lost on a restart), `noeviction` (queues are never silently evicted), no RDB snapshots; bound to
+ * loopback. Used by `visionbatch up` and the test servers.
+ */
+export function redisServerArgs(port: number, dir: string, extra: readonly string[] = []): string[] {
+  return [
+    ...['--port', String(port), '--bind', '127.0.0.1', '--dir', dir],
+    ...['--appendonly', 'yes', '--maxmemory-policy', 'noeviction', '--save', ''],
+    ...extra,
+    ...['--daemonize', 'no'],
+  ];
+}
+
 /** One process of the local stack. */
 export interface StackComponent {
   /** `redis`, `api`, `scheduler`, `worker`: names the pid and log files. */
@@ -472,22 +486,7 @@ export function localStack(env: Env = process.env, root = repoRoot()): LocalStac
     components.push({
       name: 'redis',
       command: 'redis-server',
-      args: [
-        '--port',
-        String(config.redisPort),
-        '--bind',
-        '127.0.0.1',
-        '--dir',
-        redisDir,
-        '--appendonly',
-        'yes',
-        '--maxmemory-policy',
-        'noeviction',
-        '--save',
-        '',
-        '--daemonize',
-        'no',
-      ],
+      args: redisServerArgs(config.redisPort, redisDir),
       cwd: root,
       env: childEnv,
       cmdlineMarker: 'redis-server',

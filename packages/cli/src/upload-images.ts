@@ -7,7 +7,7 @@ import { CliError } from './cli-error.ts';
 import { appendImportLog, importLogPath, readImportLog } from './import-log.ts';
 import { listImages, mapLimit } from './local-files.ts';
 import { createProgress, type ProgressOptions } from './progress.ts';
-import { ingestReferences } from './references-ingest.ts';
+import { ingestReferencesFile } from './references-ingest.ts';
 import { planImageUpload } from './shard-plan.ts';
 import { putFileToSignedUrl, type SignedUrlResponse, signedUrlOf } from './signed-upload.ts';
 import { writeTarShard } from './tar-shard.ts';
@@ -65,17 +65,7 @@ export async function createBatchOfImages(
   const displayName = o.batchName || o.batchId;
   const source = o.dataSource ?? 'local-directory';
   if (source === 'references-file') {
-    if (!o.references) throw new CliError('--references is required with --data-source references-file');
-    await ingestReferences(client, {
-      kind: 'image',
-      batchId: o.batchId,
-      displayName,
-      references: o.references,
-      ingestId: o.ingestId,
-      notificationsUrl: o.notificationsUrl,
-      notificationCategories: o.notificationCategories,
-      log,
-    });
+    await ingestReferencesFile(client, 'image', o, displayName, log);
     return { mode: 'references', total: 0, skipped: 0, uploaded: 0, shards: 0 };
   }
   if (source !== 'local-directory')

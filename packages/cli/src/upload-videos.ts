@@ -5,7 +5,7 @@ import { CliError } from './cli-error.ts';
 import { appendImportLog, importLogPath, readImportLog } from './import-log.ts';
 import { listVideos } from './local-files.ts';
 import { createProgress, type ProgressOptions } from './progress.ts';
-import { ingestReferences } from './references-ingest.ts';
+import { ingestReferencesFile } from './references-ingest.ts';
 import { putFileToSignedUrl, type SignedUrlResponse, signedUrlOf } from './signed-upload.ts';
 
 /** Options of `data-staging create-batch-of-videos`. */
@@ -38,17 +38,7 @@ export async function createBatchOfVideos(
   const displayName = o.batchName || o.batchId;
   const source = o.dataSource ?? 'local-directory';
   if (source === 'references-file') {
-    if (!o.references) throw new CliError('--references is required with --data-source references-file');
-    await ingestReferences(client, {
-      kind: 'video',
-      batchId: o.batchId,
-      displayName,
-      references: o.references,
-      ingestId: o.ingestId,
-      notificationsUrl: o.notificationsUrl,
-      notificationCategories: o.notificationCategories,
-      log,
-    });
+    await ingestReferencesFile(client, 'video', o, displayName, log);
     return { uploaded: 0, skipped: 0 };
   }
   if (source !== 'local-directory')

@@ -8,11 +8,10 @@ import {
   type WorkflowProcessingJob,
   WorkflowProcessingJobV1,
 } from '@visionbatch/shared/wire/batch-processing';
-import { resolveStepModelId } from '@visionbatch/shared/workflow-refs';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps.ts';
 import { optString, pageSizeOf, pageToken } from '../http-params.ts';
-import { compileForApi } from '../workflow-compile.ts';
+import { compileForApi, registeredModels } from '../workflow-compile.ts';
 
 type JobParams = { workspace: string; jobId: string };
 
@@ -117,16 +116,14 @@ async function validateAgainstState(deps: ApiDeps, ws: string, def: WorkflowProc
   }
   // Every model the workflow names must be registered (literal ids, or $inputs resolved by parameters).
   const params = def.processingSpecification.workflowParameters ?? {};
-  for (const step of (wf.definition.steps as Array<Record<string, unknown>>) ?? []) {
-    const id = resolveStepModelId(step, params, inputs as Array<Record<string, unknown>>);
-    if (id && !(await deps.registry.getModel(ws, id))) {
-      throw Errors.validation(
-        `workflow step "${String(step.name)}".model_id`,
-        `model "${id}" is not registered in workspace "${ws}"`,
-      );
-    }
+  const { models, missing } = await registeredModels(ws, wf.definition, deps.registry, params);
+  if (missing.length > 0) {
+    throw Errors.validation(
+      `workflow step "${missing[0].step}".model_id`,
+      `model "${missing[0].modelId}" is not registered in workspace "${ws}"`,
+    );
   }
-  await compileForApi(ws, wf.definition, deps.registry, {
+  compileForApi(wf.definition, models, {
     parameters: params,
     fieldPrefix: 'workflow.',
     unknownModels: 'error',

@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import type { ApiDeps } from '../deps.ts';
 import { VALIDATE_MAX_BYTES, validateModel } from '../model-validation.ts';
-import { compileForApi } from '../workflow-compile.ts';
+import { compileForApi, registeredModels } from '../workflow-compile.ts';
 
 const WORKFLOW_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
 const MODEL_ID_RE = /^[A-Za-z0-9_.-]{1,100}(\/[A-Za-z0-9_.-]{1,100})?$/;
@@ -79,10 +79,8 @@ export function registryRoutes(
         throw Errors.validation('workflowId', 'must match [A-Za-z0-9_-]{1,128}');
       const definition = bareDefinition(req.body);
       await validateWorkflow(req.workspace, definition);
-      await compileForApi(req.workspace, definition, deps.registry, {
-        fieldPrefix: '',
-        unknownModels: 'allow',
-      });
+      const { models } = await registeredModels(req.workspace, definition, deps.registry);
+      compileForApi(definition, models, { fieldPrefix: '', unknownModels: 'allow' });
       const now = iso(deps.clock.now());
       const prev = await deps.registry.getWorkflow(req.workspace, workflowId);
       await deps.registry.putWorkflow(req.workspace, {

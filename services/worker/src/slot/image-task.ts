@@ -8,7 +8,7 @@ import { isSafeFileName } from '@visionbatch/shared/ids';
 import { objectKeys } from '@visionbatch/shared/object-keys';
 import type { ObjectStore } from '@visionbatch/shared/object-store/index';
 import { ImageOutputWriter } from './persisted-images.ts';
-import type { FileFailure, ImageTask, JobContext, TaskOutcome } from './protocol.ts';
+import type { FileFailure, ImageTask, JobContext, TaskOutcome, VideoTask } from './protocol.ts';
 
 /**
  * An image task: fetch each staged image, decode it, run the workflow, and write the task's
@@ -145,22 +145,34 @@ export async function runImageTask(deps: ImageTaskDeps, task: ImageTask): Promis
       throw new TaskCancelledError(task.taskId);
     }
   }
-  const extraFiles = await imageOutputs.finish();
-  const { body, contentType } = aggregateResults(rows, context.aggregationFormat);
-  const outputKey = objectKeys.batchFile(
-    context.workspace,
-    task.output.batchId,
-    task.output.part,
-    task.output.fileName,
-  );
-  await store.put(outputKey, body, { contentType, size: body.length });
+  const written = await writeTaskOutput(deps, task, rows, imageOutputs);
   return {
     processed: rows.length,
     failures,
     thresholdExceeded: thresholdExceeded(failures.length, files.length, context.maxImageFailureRate),
-    outputKey,
-    outputBytes: body.length,
     stats,
-    extraFiles,
+    ...written,
   };
+}
+
+/**
+ * Ends a task's output: waits for its persisted image outputs, then writes its aggregated result
+ * rows (JSONL or CSV) under the task's deterministic key (a retry overwrites the same object).
+ */
+export async function writeTaskOutput(
+  deps: Pick<ImageTaskDeps, 'context' | 'store'>,
+  task: ImageTask | VideoTask,
+  rows: ResultRow[],
+  imageOutputs: ImageOutputWriter,
+): Promise<Pick<TaskOutcome, 'outputKey' | 'outputBytes' | 'extraFiles'>> {
+  const extraFiles = await imageOutputs.finish();
+  const { body, contentType } = aggregateResults(rows, deps.context.aggregationFormat);
+  const outputKey = objectKeys.batchFile(
+    deps.context.workspace,
+    task.output.batchId,
+    task.output.part,
+    task.output.fileName,
+  );
+  await deps.store.put(outputKey, body, { contentType, size: body.length });
+  return { outputKey, outputBytes: body.length, extraFiles };
 }

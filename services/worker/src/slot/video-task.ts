@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DecodedImage } from '@visionbatch/engine/image-decode';
-import { aggregateResults, type ResultRow } from '@visionbatch/engine/results-format';
+import type { ResultRow } from '@visionbatch/engine/results-format';
 import {
   FfmpegFrameSource,
   type FrameSource,
@@ -15,7 +15,7 @@ import { executeImage, pickImageInput } from '@visionbatch/engine/workflow/execu
 import { StateStore } from '@visionbatch/engine/workflow/state';
 import { isSafeFileName } from '@visionbatch/shared/ids';
 import { objectKeys } from '@visionbatch/shared/object-keys';
-import { type ImageTaskDeps, TaskCancelledError, thresholdExceeded } from './image-task.ts';
+import { type ImageTaskDeps, TaskCancelledError, thresholdExceeded, writeTaskOutput } from './image-task.ts';
 import { ImageOutputWriter } from './persisted-images.ts';
 import type { FileFailure, TaskOutcome, VideoTask } from './protocol.ts';
 
@@ -150,15 +150,7 @@ export async function runVideoTask(
     }
   }
 
-  const extraFiles = await imageOutputs.finish();
-  const { body, contentType } = aggregateResults(rows, context.aggregationFormat);
-  const outputKey = objectKeys.batchFile(
-    context.workspace,
-    task.output.batchId,
-    task.output.part,
-    task.output.fileName,
-  );
-  await store.put(outputKey, body, { contentType, size: body.length });
+  const written = await writeTaskOutput(deps, task, rows, imageOutputs);
   deps.onProgress(1, 1);
   return {
     processed: rows.length,
@@ -169,9 +161,7 @@ export async function runVideoTask(
       Math.max(1, rows.length + failures.length),
       context.maxImageFailureRate,
     ),
-    outputKey,
-    outputBytes: body.length,
     stats,
-    extraFiles,
+    ...written,
   };
 }
