@@ -7,18 +7,13 @@ import { BatchesRepo } from '@visionbatch/shared/batches-repo';
 import { loadConfig } from '@visionbatch/shared/config';
 import { definitionHash, type JobRecord, JobsRepo } from '@visionbatch/shared/jobs-repo';
 import { createLogger } from '@visionbatch/shared/logger';
-import { createObjectStore } from '@visionbatch/shared/object-store/index';
 import { createRedis } from '@visionbatch/shared/redis';
 import { keys } from '@visionbatch/shared/redis-keys';
-import { RegistryRepo } from '@visionbatch/shared/registry-repo';
 import { systemClock } from '@visionbatch/shared/time';
 import type { WorkflowProcessingJob } from '@visionbatch/shared/wire/batch-processing';
-import { Counter, Registry } from 'prom-client';
-import { JobDriver } from '../../services/scheduler/src/job-driver.ts';
+import { FaultPoints } from '../../services/scheduler/src/fault-points.ts';
 import { JobQueues } from '../../services/scheduler/src/job-queues.ts';
-import { LeaseStore } from '../../services/scheduler/src/leases.ts';
-import { Notifier } from '../../services/scheduler/src/notifier.ts';
-import { UrlAllowlist } from '../../services/scheduler/src/ssrf-guard.ts';
+import { Planner } from '../../services/scheduler/src/planner.ts';
 import { tempDir, waitFor } from '../../test/support/basics.ts';
 import { BenchStack, startRedis } from '../support.ts';
 import type { Suite } from './index.ts';
@@ -55,43 +50,38 @@ async function planMillion(redisUrl: string): Promise<Record<string, number>> {
     },
   };
   const now = Date.now();
-  const rec: JobRecord = {
-    jobId: 'plan1m',
-    workspace: 'bench',
-    name: 'plan1m',
-    definition: def,
-    definitionHash: definitionHash(def),
-    state: 'queued',
-    currentStage: null,
-    plannedStages: ['processing', 'export'],
-    error: false,
-    isTerminal: false,
-    lastNotification: null,
-    restartOverrides: [],
-    createdAt: now,
-    lastUpdate: now,
-    deadlineAt: null,
-  };
-  await jobs.create(rec);
+  await jobs.create(
+    {
+      jobId: 'plan1m',
+      workspace: 'bench',
+      name: 'plan1m',
+      definition: def,
+      definitionHash: definitionHash(def),
+      currentStage: null,
+      plannedStages: ['processing', 'export'],
+      lastNotification: null,
+      restartOverrides: [],
+      createdAt: now,
+      lastUpdate: now,
+      deadlineAt: null,
+    },
+    { workflow: WORKFLOW, models: {} },
+  );
+  const rec = (await jobs.get('bench', 'plan1m')) as JobRecord;
   const logger = createLogger('bench', 'silent');
   const queues = new JobQueues(redis);
-  const notifier = new Notifier(
-    redis,
-    logger,
-    new Counter({ name: 'x', help: 'x', labelNames: ['outcome'], registers: [new Registry()] }),
-    new UrlAllowlist([]),
-  );
-  const driver = new JobDriver({
+  await redis.set(keys.schedulerLeader(), 'bench-leader');
+  const planner = new Planner({
     config,
     jobs,
     batches,
     queues,
-    leases: new LeaseStore(redis, systemClock),
-    notifier,
     clock: systemClock,
     logger,
-    registry: new RegistryRepo(redis),
-    store: await createObjectStore({ driver: 'fs', dir: path.join(os.tmpdir(), 'vb-bench-plan-store') }),
+    faults: new FaultPoints([]),
+    leaderToken: () => 'bench-leader',
+    machinesFor: async () => config.autoscaler.pools.cpu.max,
+    segments: async () => [null],
   });
   global.gc?.();
   const rssBefore = process.memoryUsage().rss;
@@ -100,12 +90,11 @@ async function planMillion(redisUrl: string): Promise<Record<string, number>> {
     peak = Math.max(peak, process.memoryUsage().rss);
   }, 20);
   const t0 = performance.now();
-  await driver.planProcessing(rec, def);
+  await planner.planProcessing(rec, { epoch: rec.epoch, leaderToken: 'bench-leader' });
   const seconds = (performance.now() - t0) / 1000;
   clearInterval(sampler);
   peak = Math.max(peak, process.memoryUsage().rss);
   const stage = await jobs.getStage('bench', 'plan1m', 'processing');
-  await notifier.close();
   await queues.closeAll();
   redis.disconnect();
   return {

@@ -65,8 +65,6 @@ export async function startApiHarness(opts: {
     registry: new RegistryRepo(redis),
     scheduler: {
       SubmitJob: async () => ({ ok: true, message: '' }),
-      AbortJob: async () => ({ ok: true, message: '' }),
-      RestartJob: async () => ({ ok: true, message: '' }),
     },
     clock,
     logger: createLogger('api-test', 'silent'),

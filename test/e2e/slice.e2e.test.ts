@@ -82,7 +82,8 @@ describe('vertical slice (api, scheduler, worker processes)', () => {
         }
       }
       const processing = st.find((s) => s.processingStageName === 'processing');
-      expect(processing.tasksNumber).toBe(
+      // at most VB_IMAGES_PER_TASK (8) images a task; small jobs are split further to use every slot
+      expect(processing.tasksNumber).toBeGreaterThanOrEqual(
         Math.ceil(Object.keys(truth[label.startsWith('single') ? 'single' : 'shards']).length / 8),
       );
 

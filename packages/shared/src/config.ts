@@ -171,7 +171,7 @@ export const CONFIG_SPEC: readonly ConfigEntry[] = [
     name: 'VB_SCHEDULER_GRPC_PORT',
     default: '50051',
     usedBy: 'scheduler',
-    doc: 'gRPC port of the scheduler (submit/abort/restart, machine leases).',
+    doc: 'gRPC port of the scheduler (job nudges, machine leases and heartbeats).',
   },
   {
     name: 'VB_SCHEDULER_URL',
@@ -309,6 +309,66 @@ export const CONFIG_SPEC: readonly ConfigEntry[] = [
     usedBy: 'scheduler',
     doc: 'Videos longer than this are split into segments of this length, processed in parallel, when the workflow has no stateful block (trackers); 0 = never split.',
   },
+  {
+    name: 'VB_CONTROL_PLANE_SECRET',
+    default: '(random per data dir)',
+    usedBy: 'api, scheduler, worker',
+    doc: 'Shared secret every gRPC call to the scheduler must carry (`authorization: Bearer …`), else UNAUTHENTICATED. Defaults to a random secret stored in VB_DATA_DIR/control-plane.secret (one machine); set it from a Secret in a cluster.',
+  },
+  {
+    name: 'VB_SCHEDULER_TLS_CERT',
+    default: '',
+    usedBy: 'scheduler',
+    doc: 'PEM certificate (chain) file of the scheduler gRPC server; with VB_SCHEDULER_TLS_KEY it serves TLS only.',
+  },
+  {
+    name: 'VB_SCHEDULER_TLS_KEY',
+    default: '',
+    usedBy: 'scheduler',
+    doc: 'PEM private key file of the scheduler gRPC server.',
+  },
+  {
+    name: 'VB_SCHEDULER_TLS_CA',
+    default: '',
+    usedBy: 'api, worker',
+    doc: "PEM CA file the api and workers verify the scheduler's certificate with; when set they connect over TLS.",
+  },
+  {
+    name: 'VB_SCHEDULER_GRACE_S',
+    default: '120',
+    usedBy: 'worker',
+    doc: 'How long a worker keeps running its tasks while it cannot reach any scheduler (a rollout, a restart); past it the worker stops its lease. A new leader also waits one lease TTL before it expires leases.',
+  },
+  {
+    name: 'VB_LEADER_TTL_MS',
+    default: '5000',
+    usedBy: 'scheduler',
+    doc: 'TTL of the leader lease among scheduler replicas: a dead leader is replaced after at most this long (plus one tick).',
+  },
+  {
+    name: 'VB_SCHEDULER_REPLICA_ID',
+    default: '(hostname-pid)',
+    usedBy: 'scheduler',
+    doc: 'Name of this scheduler replica in its leader token and logs.',
+  },
+  {
+    name: 'VB_JOB_RETENTION_S',
+    default: '${VB_BATCH_TTL_S}',
+    usedBy: 'scheduler',
+    doc: 'How long a terminal job (record, stages, tasks, logs, events, meter) is kept before it is collected; by default as long as its output batches.',
+  },
+  {
+    name: 'VB_JOB_LOG_LIMIT',
+    default: '10000',
+    usedBy: 'api, scheduler, worker',
+    doc: 'Log lines kept per job; further lines are dropped and counted (`droppedLogLines` in the logs answer).',
+  },
+  {
+    name: 'VB_FAULT_POINTS',
+    default: '',
+    usedBy: 'scheduler (tests only)',
+    doc: 'Test-only: comma-separated fault points (`after-terminal-write`, `before-webhook-enqueue`, `after-webhook-enqueue`, `mid-plan`, `mid-export`, each optionally `:n`) where the scheduler kills itself (SIGKILL) the n-th time it gets there. Never set it in production.',
+  },
 ] as const;
 
 export type StoreConfig =
@@ -364,6 +424,31 @@ export interface Config {
   };
   autoscaler: AutoscalerConfig;
   leaseTtlMs: number;
+  controlPlane: ControlPlaneConfig;
+  lifecycle: LifecycleConfig;
+}
+
+/** How the scheduler's gRPC control plane is secured. */
+export interface ControlPlaneConfig {
+  /** shared secret; null: a random secret kept in the data directory */
+  secret: string | null;
+  /** server certificate and key files (scheduler) */
+  tlsCert: string | null;
+  tlsKey: string | null;
+  /** CA file the clients verify the server with (api, workers); set = TLS */
+  tlsCa: string | null;
+}
+
+/** Jobs over time: replicas, retention, limits. */
+export interface LifecycleConfig {
+  /** a worker keeps working this long without reaching a scheduler */
+  schedulerGraceMs: number;
+  leaderTtlMs: number;
+  replicaId: string;
+  jobRetentionMs: number;
+  maxLogLines: number;
+  /** test-only fault points (VB_FAULT_POINTS) */
+  faultPoints: string[];
 }
 
 /** Pool limits of the autoscaler. */
@@ -407,6 +492,14 @@ type Env = Record<string, string | undefined>;
 function raw(env: Env, name: string): string | undefined {
   const v = env[name];
   return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+/** A comma-separated list, blanks dropped. */
+function list(env: Env, name: string): string[] {
+  return (raw(env, name) ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 function int(env: Env, name: string, dflt: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
@@ -563,10 +656,7 @@ export function loadConfig(env: Env = process.env): Config {
         gpu: num(env, 'VB_GPU_CREDITS_PER_HOUR', 4),
       },
       publishableKeys: pairs(env, 'VB_PUBLISHABLE_KEYS', '', 'workspace:key'),
-      urlAllowlist: (raw(env, 'VB_URL_ALLOWLIST') ?? '')
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean),
+      urlAllowlist: list(env, 'VB_URL_ALLOWLIST'),
       referenceConcurrency: int(env, 'VB_REFERENCE_CONCURRENCY', 8, 1, 64),
     },
     worker: {
@@ -580,7 +670,26 @@ export function loadConfig(env: Env = process.env): Config {
     },
     autoscaler: autoscalerConfig(env),
     leaseTtlMs: int(env, 'VB_LEASE_TTL_MS', 15_000, 1000),
+    controlPlane: {
+      secret: raw(env, 'VB_CONTROL_PLANE_SECRET') ?? null,
+      tlsCert: raw(env, 'VB_SCHEDULER_TLS_CERT') ?? null,
+      tlsKey: raw(env, 'VB_SCHEDULER_TLS_KEY') ?? null,
+      tlsCa: raw(env, 'VB_SCHEDULER_TLS_CA') ?? null,
+    },
+    lifecycle: {
+      schedulerGraceMs: int(env, 'VB_SCHEDULER_GRACE_S', 120, 1) * 1000,
+      leaderTtlMs: int(env, 'VB_LEADER_TTL_MS', 5000, 300),
+      replicaId: raw(env, 'VB_SCHEDULER_REPLICA_ID') ?? `${os.hostname()}-${process.pid}`,
+      jobRetentionMs: int(env, 'VB_JOB_RETENTION_S', int(env, 'VB_BATCH_TTL_S', 7 * 24 * 3600, 1), 1) * 1000,
+      maxLogLines: int(env, 'VB_JOB_LOG_LIMIT', 10_000, 1),
+      faultPoints: list(env, 'VB_FAULT_POINTS'),
+    },
   };
+  if (!!config.controlPlane.tlsCert !== !!config.controlPlane.tlsKey)
+    throw new ConfigError(
+      'VB_SCHEDULER_TLS_KEY',
+      'set both VB_SCHEDULER_TLS_CERT and VB_SCHEDULER_TLS_KEY, or neither',
+    );
   return deepFreeze(config);
 }
 

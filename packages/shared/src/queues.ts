@@ -3,8 +3,16 @@ import { KEY_PREFIX } from './redis-keys.ts';
 /** BullMQ prefix: the same `{vb}` hash tag as every other key (Redis Cluster, CROSSSLOT). */
 export const QUEUE_PREFIX = KEY_PREFIX;
 
-/** One BullMQ queue per job (BullMQ forbids ':' in queue names). */
-export const jobQueueName = (ws: string, jobId: string) => `job.${ws}.${jobId}`;
+/**
+ * One BullMQ queue per job and epoch (BullMQ forbids ':' in queue names): a restarted job gets a
+ * fresh queue, so attempts of the old epoch never collide with the new one's, and the cleanup of the
+ * old queue can never touch the new one.
+ */
+export const jobQueueName = (ws: string, jobId: string, epoch: number) => `job.${ws}.${jobId}.e${epoch}`;
+
+/** The Redis key of BullMQ's lock on a queue job (what its own moves check the token against). */
+export const taskLockKey = (queueName: string, bullJobId: string) =>
+  `${QUEUE_PREFIX}:${queueName}:${bullJobId}:lock`;
 
 /** BullMQ job id of a task: deterministic, so re-adding a planned task is a no-op. */
 export const taskJobId = (stage: string, taskId: string) => `${stage}-${taskId}`;

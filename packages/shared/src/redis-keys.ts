@@ -33,18 +33,27 @@ export const keys = {
   model: (ws: string, modelId: string) => k('model', ws, modelId),
   modelIndex: (ws: string) => k('models', ws),
 
-  /** hash: job record */
+  /** hash: job record (state, epoch, definition, …; see jobs-repo.ts) */
   job: (ws: string, jobId: string) => k('job', ws, jobId),
+  /** string: JSON of the workflow definition and model records the job was created with */
+  jobSnapshot: (ws: string, jobId: string) => k('job', ws, jobId, 'snapshot'),
+  /** stream: the job's events (state, stage, task, log), capped; read by the event stream route */
+  jobEvents: (ws: string, jobId: string) => k('job', ws, jobId, 'events'),
   /** zset: job ids of a workspace by creation time */
   jobIndex: (ws: string) => k('jobs', ws),
   /** hash: stage id → JSON stage record */
   jobStages: (ws: string, jobId: string) => k('job', ws, jobId, 'stages'),
   /** hash: task id → JSON task status */
   stageTasks: (ws: string, jobId: string, stage: string) => k('job', ws, jobId, 'stage', stage, 'tasks'),
+  /** zset (scores 0, lexicographic): ids of the tasks that have a status, for paging */
+  stageTaskIndex: (ws: string, jobId: string, stage: string) =>
+    k('job', ws, jobId, 'stage', stage, 'task-index'),
+  /** set: ids of the tasks with an attempt running now */
+  stageRunning: (ws: string, jobId: string, stage: string) => k('job', ws, jobId, 'stage', stage, 'running'),
   /** set: task ids finished successfully / failed for good */
   stageDone: (ws: string, jobId: string, stage: string) => k('job', ws, jobId, 'stage', stage, 'done'),
   stageFailed: (ws: string, jobId: string, stage: string) => k('job', ws, jobId, 'stage', stage, 'failed'),
-  /** hash: per-stage file counters (filesOk, filesFailed) */
+  /** hash: task id → `filesOk,filesFailed` of its last attempt */
   stageCounters: (ws: string, jobId: string, stage: string) =>
     k('job', ws, jobId, 'stage', stage, 'counters'),
   /** list: JSON log entries, oldest first */
@@ -53,12 +62,22 @@ export const keys = {
   jobMeter: (ws: string, jobId: string) => k('job', ws, jobId, 'meter'),
   /** set: `ws/jobId` of every job that is not terminal */
   activeJobs: () => k('jobs-active'),
+  /** zset: `ws/jobId` of every terminal job by the time it ended (retention) */
+  endedJobs: () => k('jobs-ended'),
+  /** hash: outbox entry id → JSON side effects of a move (webhook, queue cleanup), until carried out */
+  outbox: () => k('outbox'),
+  /** zset: outbox entry ids by the time they are due (again) */
+  outboxDue: () => k('outbox-due'),
+  /** string: token of the scheduler replica that leads (renewable lease with a TTL) */
+  schedulerLeader: () => k('scheduler', 'leader'),
+  /** counter: fencing number of leader tokens */
+  schedulerLeaderSeq: () => k('scheduler', 'leader-seq'),
 
   /** hash: machine record (pool, lease, lastHeartbeat) */
   machine: (machineId: string) => k('machine', machineId),
   /** zset: machine ids of a pool by last heartbeat */
   poolMachines: (pool: string) => k('pool', pool, 'machines'),
-  /** hash: lease record */
+  /** hash: lease record (machine, job, epoch, startedAt, lastHeartbeat) */
   lease: (leaseId: string) => k('lease', leaseId),
   /** set: lease ids currently open on a job */
   jobLeases: (ws: string, jobId: string) => k('job', ws, jobId, 'leases'),

@@ -17,7 +17,8 @@ export interface ApiDeps {
   batches: BatchesRepo;
   jobs: JobsRepo;
   registry: RegistryRepo;
-  scheduler: Pick<SchedulerClient, 'SubmitJob' | 'AbortJob' | 'RestartJob'>;
+  /** nudges the scheduler about a new or restarted job (best effort: it also finds them on its own) */
+  scheduler: Pick<SchedulerClient, 'SubmitJob'>;
   clock: Clock;
   logger: Logger;
   metrics: Registry;

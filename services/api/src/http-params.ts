@@ -21,3 +21,15 @@ export function optString(query: Record<string, unknown>, name: string, maxLen =
 export function pageToken(query: Record<string, unknown>): string | null {
   return optString(query, 'nextPageToken', 2048) ?? null;
 }
+
+/** Largest offset a page token may carry (far beyond any list; bounds the work a token can ask for). */
+const MAX_OFFSET = 1_000_000_000;
+
+/** An offset page token (lists paged by position): absent → 0; anything but a small non-negative integer → 400. */
+export function offsetToken(query: Record<string, unknown>): number {
+  const t = pageToken(query);
+  if (t === null) return 0;
+  if (!/^\d{1,10}$/.test(t) || Number(t) > MAX_OFFSET)
+    throw Errors.validation('nextPageToken', 'is not a page token this list handed out');
+  return Number(t);
+}

@@ -1,6 +1,7 @@
 import { BatchesRepo } from '@visionbatch/shared/batches-repo';
 import { loadConfig } from '@visionbatch/shared/config';
-import { createSchedulerClient } from '@visionbatch/shared/grpc';
+import { dataDirSecret } from '@visionbatch/shared/data-dir-secret';
+import { controlPlaneCredentials, createSchedulerClient } from '@visionbatch/shared/grpc';
 import { JobsRepo } from '@visionbatch/shared/jobs-repo';
 import { createLogger } from '@visionbatch/shared/logger';
 import { createMetricsRegistry } from '@visionbatch/shared/metrics';
@@ -11,7 +12,6 @@ import { RegistryRepo } from '@visionbatch/shared/registry-repo';
 import { systemClock } from '@visionbatch/shared/time';
 import { Queue } from 'bullmq';
 import { buildApp } from './app.ts';
-import { loadUrlSecret } from './url-secret.ts';
 import { validateWorkflowDefinition } from './workflow-validation.ts';
 
 // The api's composition root: config → dependencies → HTTP server.
@@ -19,7 +19,7 @@ const config = loadConfig();
 const logger = createLogger('api', config.logLevel);
 const redis = createRedis(config.redisUrl);
 const store = await createObjectStore(config.store);
-const scheduler = createSchedulerClient(config.scheduler.url, 5000);
+const scheduler = createSchedulerClient(config.scheduler.url, controlPlaneCredentials(config), 5000);
 const ingestQueue = new Queue<ShardIngestJob>(INGEST_QUEUE, { connection: redis, prefix: QUEUE_PREFIX });
 const enqueueShard = async (workspace: string, batchId: string, shardId: string) => {
   // jobId makes a retried PUT a no-op instead of a second indexing run.
@@ -46,7 +46,7 @@ const deps = {
   clock: systemClock,
   logger,
   metrics: createMetricsRegistry('api'),
-  urlSecret: loadUrlSecret(config.api.urlSigningSecret, config.dataDir),
+  urlSecret: dataDirSecret(config.api.urlSigningSecret, config.dataDir, 'url-signing.secret'),
   enqueueShard,
 };
 const app = await buildApp(deps, validateWorkflowDefinition);

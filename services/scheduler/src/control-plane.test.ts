@@ -2,7 +2,6 @@
 
 import type { JobRecord, JobsRepo } from '@visionbatch/shared/jobs-repo';
 import { createLogger } from '@visionbatch/shared/logger';
-import type { RegistryRepo } from '@visionbatch/shared/registry-repo';
 import { Counter, Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { controlPlane } from './control-plane.ts';
@@ -28,6 +27,7 @@ function job(jobId: string, createdAt: number, maxParallelTasks?: number): JobRe
     } as JobRecord['definition'],
     definitionHash: 'h',
     state: 'running',
+    epoch: 0,
     currentStage: 'processing',
     plannedStages: ['processing', 'export'],
     error: false,
@@ -36,7 +36,9 @@ function job(jobId: string, createdAt: number, maxParallelTasks?: number): JobRe
     restartOverrides: [],
     createdAt,
     lastUpdate: createdAt,
+    endedAt: null,
     deadlineAt: null,
+    logsDropped: 0,
   };
 }
 
@@ -46,6 +48,7 @@ function plane(records: JobRecord[]) {
   const jobs = {
     activeJobs: async () => records.map((r) => ({ workspace: r.workspace, jobId: r.jobId })),
     get: async (_ws: string, id: string) => records.find((r) => r.jobId === id) ?? null,
+    snapshot: async () => ({ workflow: { version: '1.0', inputs: [], steps: [], outputs: [] }, models: {} }),
   } as unknown as JobsRepo;
   const leases = {
     ofMachine: async () => null,
@@ -53,17 +56,24 @@ function plane(records: JobRecord[]) {
     countForJob: async (_ws: string, id: string) => leased.get(id) ?? 0,
     grant: async (machineId: string, pool: 'cpu' | 'gpu', workspace: string, jobId: string) => {
       leased.set(jobId, (leased.get(jobId) ?? 0) + 1);
-      return { leaseId: `l-${machineId}`, machineId, workspace, jobId, pool, startedAt: 0, lastHeartbeat: 0 };
+      return {
+        ok: true,
+        lease: {
+          leaseId: `l-${machineId}`,
+          machineId,
+          workspace,
+          jobId,
+          epoch: 0,
+          pool,
+          startedAt: 0,
+          lastHeartbeat: 0,
+        },
+      };
     },
   } as unknown as LeaseStore;
   const queues = { pending: async () => ({ waiting: 10, active: 0 }) } as unknown as JobQueues;
-  const registry = {
-    getWorkflow: async () => ({ definition: { version: '1.0', inputs: [], steps: [], outputs: [] } }),
-    getModel: async () => null,
-  } as unknown as RegistryRepo;
   const handlers = controlPlane({
     jobs,
-    registry,
     leases,
     queues,
     driver: {} as JobDriver,

@@ -1,32 +1,22 @@
-import type { JobRecord } from '@visionbatch/shared/jobs-repo';
-import type { ModelRecord, RegistryRepo } from '@visionbatch/shared/registry-repo';
+import { effectiveDefinition, machineTypeOf } from '@visionbatch/shared/effective-definition';
+import type { JobRecord, JobSnapshot } from '@visionbatch/shared/jobs-repo';
 import type { JobContext } from '@visionbatch/shared/tasks';
-import { resolveStepModelId } from '@visionbatch/shared/workflow-refs';
-import { effectiveDefinition, machineTypeOf } from './effective-definition.ts';
 
-/** Builds what a machine needs to run the job: workflow, resolved models, processing settings. */
-export async function buildJobContext(rec: JobRecord, registry: RegistryRepo): Promise<JobContext> {
+/**
+ * What a machine needs to run the job: the workflow and model records of the job's snapshot (taken
+ * at creation, so registry edits never change a running or restarted job) and its settings.
+ */
+export function buildJobContext(rec: JobRecord, snapshot: JobSnapshot | null): JobContext {
+  if (!snapshot) throw new Error(`job "${rec.jobId}" has no snapshot of its workflow and models`);
   const def = effectiveDefinition(rec.definition, rec.restartOverrides);
   const spec = def.processingSpecification;
-  const wf = await registry.getWorkflow(rec.workspace, spec.workflowId);
-  if (!wf) throw new Error(`workflow "${spec.workflowId}" no longer exists`);
-  const params = spec.workflowParameters ?? {};
-  const inputs = (wf.definition.inputs as Array<Record<string, unknown>>) ?? [];
-  const models: Record<string, ModelRecord> = {};
-  for (const step of (wf.definition.steps as Array<Record<string, unknown>>) ?? []) {
-    const id = resolveStepModelId(step, params, inputs);
-    if (!id || models[id]) continue;
-    const m = await registry.getModel(rec.workspace, id);
-    if (!m) throw new Error(`model "${id}" (step ${String(step.name)}) is not registered`);
-    models[id] = m;
-  }
   return {
     workspace: rec.workspace,
     jobId: rec.jobId,
     jobType: def.type,
-    workflow: wf.definition,
-    models,
-    workflowParameters: params,
+    workflow: snapshot.workflow,
+    models: snapshot.models,
+    workflowParameters: spec.workflowParameters ?? {},
     imageInputName: spec.imageInputName ?? null,
     aggregationFormat: spec.aggregationFormat ?? 'jsonl',
     persistImagesOutputs: spec.persistImagesOutputs ?? false,

@@ -2,14 +2,17 @@ import { jobQueueName, QUEUE_PREFIX } from '@visionbatch/shared/queues';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 
-/** One BullMQ queue per job, opened lazily and cached (a Queue holds no blocking connection). */
+/** One BullMQ queue per job and epoch, opened lazily and cached (a Queue holds no blocking connection). */
 export class JobQueues {
   private readonly open = new Map<string, Queue>();
 
   constructor(private readonly connection: Redis) {}
 
-  get(ws: string, jobId: string): Queue {
-    const name = jobQueueName(ws, jobId);
+  get(ws: string, jobId: string, epoch: number): Queue {
+    return this.byName(jobQueueName(ws, jobId, epoch));
+  }
+
+  private byName(name: string): Queue {
     let q = this.open.get(name);
     if (!q) {
       q = new Queue(name, { connection: this.connection, prefix: QUEUE_PREFIX });
@@ -18,18 +21,21 @@ export class JobQueues {
     return q;
   }
 
-  /** Waiting + delayed + prioritized + active tasks. */
-  async pending(ws: string, jobId: string): Promise<{ waiting: number; active: number }> {
-    const c = await this.get(ws, jobId).getJobCounts('waiting', 'delayed', 'prioritized', 'active');
+  /** Waiting + delayed + prioritized, and active tasks. */
+  async pending(ws: string, jobId: string, epoch: number): Promise<{ waiting: number; active: number }> {
+    const c = await this.get(ws, jobId, epoch).getJobCounts('waiting', 'delayed', 'prioritized', 'active');
     return { waiting: (c.waiting ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0), active: c.active ?? 0 };
   }
 
-  /** Removes a finished job's queue and its Redis keys. */
-  async destroy(ws: string, jobId: string): Promise<void> {
-    const q = this.get(ws, jobId);
-    await q.obliterate({ force: true });
-    await q.close();
-    this.open.delete(jobQueueName(ws, jobId));
+  /** Removes a queue and every Redis key of it (idempotent: a queue that is gone stays gone). */
+  async destroy(name: string): Promise<void> {
+    const q = this.byName(name);
+    try {
+      await q.obliterate({ force: true });
+    } finally {
+      await q.close();
+      this.open.delete(name);
+    }
   }
 
   async closeAll(): Promise<void> {

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { runScript } from '@visionbatch/shared/lifecycle/scripts';
+import type { Refusal } from '@visionbatch/shared/lifecycle/states';
 import { keys } from '@visionbatch/shared/redis-keys';
 import type { Clock } from '@visionbatch/shared/time';
 import type { Redis } from 'ioredis';
@@ -9,26 +11,12 @@ export interface Lease {
   machineId: string;
   workspace: string;
   jobId: string;
+  /** the job's epoch when the lease was granted; the lease ends when the job restarts */
+  epoch: number;
   pool: 'cpu' | 'gpu';
   startedAt: number;
   lastHeartbeat: number;
 }
-
-// Closes a lease once: deletes it, bills (end - start) ms to the job's meter for its pool.
-// KEYS: lease, leases zset, jobLeases, jobMeter, machine. ARGV: leaseId, end ms (0 = last heartbeat).
-const CLOSE_LEASE = `
-local h = redis.call('HMGET', KEYS[1], 'startedAt', 'lastHeartbeat', 'pool')
-if not h[1] then return -1 end
-local finish = tonumber(ARGV[2])
-if finish == 0 then finish = tonumber(h[2]) end
-local ms = math.max(0, finish - tonumber(h[1]))
-redis.call('HINCRBY', KEYS[4], h[3], ms)
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('SREM', KEYS[3], ARGV[1])
-if redis.call('HGET', KEYS[5], 'leaseId') == ARGV[1] then redis.call('HDEL', KEYS[5], 'leaseId') end
-return ms
-`;
 
 /** A live machine and the lease it holds now (null: idle). */
 export interface MachineState {
@@ -39,7 +27,7 @@ export interface MachineState {
 /**
  * Machine leases and metering. A machine holds at most one lease (one job) at a time; the time
  * between grant and release (or the last heartbeat, when a machine vanishes) is billed to the
- * job for the lease's pool. Every transition is one transaction or script.
+ * job for the lease's pool. Every move of a lease is one script (shared lifecycle/commands/*Lease.lua).
  */
 export class LeaseStore {
   constructor(
@@ -55,6 +43,7 @@ export class LeaseStore {
       machineId: h.machineId,
       workspace: h.workspace,
       jobId: h.jobId,
+      epoch: Number(h.epoch ?? 0),
       pool: h.pool as 'cpu' | 'gpu',
       startedAt: Number(h.startedAt),
       lastHeartbeat: Number(h.lastHeartbeat),
@@ -71,41 +60,64 @@ export class LeaseStore {
     return this.redis.scard(keys.jobLeases(ws, jobId));
   }
 
-  async grant(machineId: string, pool: 'cpu' | 'gpu', ws: string, jobId: string): Promise<Lease> {
+  /**
+   * Grants a lease on a job, in one script that checks the job still runs at `epoch`, that fewer
+   * than `cap` machines hold it (concurrent grants never over-grant) and that the machine holds no
+   * other lease.
+   */
+  async grant(
+    machineId: string,
+    pool: 'cpu' | 'gpu',
+    ws: string,
+    jobId: string,
+    epoch: number,
+    cap: number | null,
+  ): Promise<{ ok: true; lease: Lease } | { ok: false; refusal: Refusal }> {
     const now = this.clock.now();
     const lease: Lease = {
       leaseId: randomUUID(),
       machineId,
       workspace: ws,
       jobId,
+      epoch,
       pool,
       startedAt: now,
       lastHeartbeat: now,
     };
-    await this.redis
-      .multi()
-      .hset(keys.lease(lease.leaseId), { ...lease })
-      .zadd(keys.leases(), String(now), lease.leaseId)
-      .sadd(keys.jobLeases(ws, jobId), lease.leaseId)
-      .hset(keys.machine(machineId), { pool, leaseId: lease.leaseId, lastHeartbeat: String(now) })
-      .zadd(keys.poolMachines(pool), String(now), machineId)
-      .exec();
-    return lease;
+    const [status] = await runScript<[string]>(
+      this.redis,
+      'grantLease',
+      [
+        keys.job(ws, jobId),
+        keys.jobLeases(ws, jobId),
+        keys.lease(lease.leaseId),
+        keys.leases(),
+        keys.machine(machineId),
+        keys.poolMachines(pool),
+      ],
+      [now, lease.leaseId, machineId, pool, ws, jobId, epoch, cap ?? -1],
+    );
+    return status === 'ok' ? { ok: true, lease } : { ok: false, refusal: status as Refusal };
   }
 
-  /** Records a heartbeat; false when the lease no longer exists. */
-  async heartbeat(machineId: string, leaseId: string): Promise<Lease | null> {
-    const lease = await this.get(leaseId);
-    if (!lease || lease.machineId !== machineId) return null;
-    const now = this.clock.now();
-    await this.redis
-      .multi()
-      .hset(keys.lease(leaseId), 'lastHeartbeat', String(now))
-      .zadd(keys.leases(), String(now), leaseId)
-      .hset(keys.machine(machineId), 'lastHeartbeat', String(now))
-      .zadd(keys.poolMachines(lease.pool), String(now), machineId)
-      .exec();
-    return { ...lease, lastHeartbeat: now };
+  /** Records a heartbeat; null when the lease is closed (or not this machine's): nothing is written then. */
+  async heartbeat(
+    machineId: string,
+    leaseId: string,
+  ): Promise<{ workspace: string; jobId: string; epoch: number } | null> {
+    const r = await runScript<string[]>(
+      this.redis,
+      'heartbeat',
+      [
+        keys.lease(leaseId),
+        keys.leases(),
+        keys.machine(machineId),
+        keys.poolMachines('cpu'),
+        keys.poolMachines('gpu'),
+      ],
+      [this.clock.now(), leaseId, machineId],
+    );
+    return r[0] === 'ok' ? { workspace: r[1], jobId: r[2], epoch: Number(r[3]) } : null;
   }
 
   /** Notes that a machine without a lease is alive (for pool size accounting). */
@@ -123,17 +135,18 @@ export class LeaseStore {
     lease: Pick<Lease, 'leaseId' | 'machineId' | 'workspace' | 'jobId'>,
     atLastHeartbeat = false,
   ): Promise<number | null> {
-    const ms = (await this.redis.eval(
-      CLOSE_LEASE,
-      5,
-      keys.lease(lease.leaseId),
-      keys.leases(),
-      keys.jobLeases(lease.workspace, lease.jobId),
-      keys.jobMeter(lease.workspace, lease.jobId),
-      keys.machine(lease.machineId),
-      lease.leaseId,
-      atLastHeartbeat ? '0' : String(this.clock.now()),
-    )) as number;
+    const ms = await runScript<number>(
+      this.redis,
+      'closeLease',
+      [
+        keys.lease(lease.leaseId),
+        keys.leases(),
+        keys.jobLeases(lease.workspace, lease.jobId),
+        keys.jobMeter(lease.workspace, lease.jobId),
+        keys.machine(lease.machineId),
+      ],
+      [lease.leaseId, atLastHeartbeat ? '0' : String(this.clock.now())],
+    );
     return ms < 0 ? null : ms;
   }
 

@@ -1,28 +1,35 @@
 import { BatchesRepo } from '@visionbatch/shared/batches-repo';
 import { loadConfig, publishableKeyOf } from '@visionbatch/shared/config';
-import { startSchedulerServer } from '@visionbatch/shared/grpc';
+import { controlPlaneCredentials, startSchedulerServer } from '@visionbatch/shared/grpc';
 import { JobsRepo } from '@visionbatch/shared/jobs-repo';
 import { createLogger } from '@visionbatch/shared/logger';
-import { createMetricsRegistry } from '@visionbatch/shared/metrics';
+import { createMetricsRegistry, fencedWritesCounter } from '@visionbatch/shared/metrics';
 import { createObjectStore } from '@visionbatch/shared/object-store/index';
 import { startOpsServer } from '@visionbatch/shared/ops-server';
 import { createRedis } from '@visionbatch/shared/redis';
-import { RegistryRepo } from '@visionbatch/shared/registry-repo';
 import { systemClock } from '@visionbatch/shared/time';
 import { Counter, Gauge } from 'prom-client';
 import { type Actuator, StaticActuator } from './autoscaler/actuator.ts';
 import { Autoscaler } from './autoscaler/autoscaler.ts';
 import { KubernetesActuator } from './autoscaler/kubernetes-actuator.ts';
 import { LocalActuator } from './autoscaler/local-actuator.ts';
-import { startBatchGc } from './batch-gc.ts';
+import { sweepExpiredBatches } from './batch-gc.ts';
 import { controlPlane } from './control-plane.ts';
+import { FaultPoints } from './fault-points.ts';
 import { startIngestWorker } from './ingest/ingest-worker.ts';
+import { collectEndedJobs } from './job-collector.ts';
 import { JobDriver } from './job-driver.ts';
 import { JobQueues } from './job-queues.ts';
+import { LeaderLease } from './leader.ts';
+import { startLeaderLoops } from './leader-loops.ts';
+import { expireStaleLeases } from './lease-expiry.ts';
 import { LeaseStore } from './leases.ts';
 import { Notifier } from './notifier.ts';
+import { OutboxReaper } from './outbox.ts';
+import { Planner } from './planner.ts';
 import { startReferenceIngestWorker } from './reference-ingest.ts';
 import { UrlAllowlist } from './ssrf-guard.ts';
+import { videoSegments } from './video-segments.ts';
 
 // The scheduler's composition root: config → dependencies → gRPC + ops HTTP + reconcile loop.
 const config = loadConfig();
@@ -58,27 +65,51 @@ const indexedFiles = new Counter({
   registers: [metrics],
 });
 
+const fencedWrites = fencedWritesCounter(metrics);
 const store = await createObjectStore(config.store);
-const jobs = new JobsRepo(redis, systemClock);
-const registry = new RegistryRepo(redis);
+const jobs = new JobsRepo(
+  redis,
+  systemClock,
+  { maxLogLines: config.lifecycle.maxLogLines, maxEvents: 2000 },
+  (kind, reason) => fencedWrites.inc({ kind, reason }),
+);
 const leases = new LeaseStore(redis, systemClock);
+const faults = new FaultPoints(config.lifecycle.faultPoints);
+const leader = new LeaderLease(redis, config.lifecycle.replicaId, config.lifecycle.leaderTtlMs, logger);
 const queues = new JobQueues(redis);
 const urlAllowlist = new UrlAllowlist(config.scheduler.urlAllowlist);
 const notifier = new Notifier(redis, logger, webhookDeliveries, urlAllowlist);
 const batches = new BatchesRepo(redis, systemClock, config.limits.batchTtlMs);
 const publishableKey = (ws: string) => publishableKeyOf(config, ws);
-const driver = new JobDriver({
+const leaderToken = () => leader.current;
+const planner = new Planner({
   config,
   jobs,
   batches,
   queues,
-  leases,
-  notifier,
   clock: systemClock,
   logger,
-  registry,
-  store,
-  onTerminal: (state) => jobsEnded.inc({ state }),
+  faults,
+  leaderToken,
+  // A static pool is what runs now; an autoscaled one may grow to its max.
+  machinesFor: async (pool) =>
+    Math.max(
+      config.autoscaler.actuator === 'static' ? 1 : config.autoscaler.pools[pool].max,
+      (await leases.liveMachines(pool, config.leaseTtlMs)).length,
+    ),
+  segments: (ws, input, name) =>
+    videoSegments({ store, logger, segmentSeconds: config.limits.videoSegmentSeconds }, ws, input, name),
+});
+const driver = new JobDriver({ jobs, queues, planner, clock: systemClock, logger, faults, leaderToken });
+const reaper = new OutboxReaper({
+  redis,
+  queues,
+  notifier,
+  webhookAuthorization: async (ws) => publishableKey(ws),
+  clock: systemClock,
+  logger,
+  faults,
+  jobsEnded,
 });
 
 new Gauge({
@@ -126,9 +157,10 @@ const autoscalerErrors = new Counter({
 });
 
 const grpc = await startSchedulerServer(
-  controlPlane({ jobs, registry, leases, queues, driver, logger, meteredSeconds }),
+  controlPlane({ jobs, leases, queues, driver, logger, meteredSeconds }),
   config.scheduler.grpcHost,
   config.scheduler.grpcPort,
+  controlPlaneCredentials(config),
 );
 notifier.start();
 const grpcHost = ['0.0.0.0', '::', ''].includes(config.scheduler.grpcHost)
@@ -157,6 +189,7 @@ const autoscaler = new Autoscaler({
   clock: systemClock,
   logger,
   metrics: { desired: poolDesired, target: poolTarget, throughput: poolThroughput, errors: autoscalerErrors },
+  leads: () => leader.current !== null,
 });
 autoscaler.start();
 const ingest = startIngestWorker({
@@ -182,7 +215,34 @@ const referenceIngest = startReferenceIngestWorker({
   maxImageBytes: config.limits.maxImageBytes,
   publishableKey,
 });
-const batchGc = startBatchGc({ batches, store, clock: systemClock, logger }, config.limits.batchGcIntervalMs);
+leader.start();
+const loops = startLeaderLoops({
+  leader,
+  logger,
+  tickMs: config.scheduler.tickMs,
+  every: [
+    { name: 'reconcile', run: () => driver.tick() },
+    { name: 'outbox', run: () => reaper.reap() },
+    {
+      name: 'lease expiry',
+      run: () => expireStaleLeases(leases, config.leaseTtlMs, leader.heldForMs(), logger),
+    },
+  ],
+  collectors: {
+    intervalMs: config.limits.batchGcIntervalMs,
+    run: async () => {
+      while ((await sweepExpiredBatches({ batches, store, clock: systemClock, logger })) >= 100) {}
+      const retention = {
+        jobs,
+        queues,
+        clock: systemClock,
+        logger,
+        retentionMs: config.lifecycle.jobRetentionMs,
+      };
+      while ((await collectEndedJobs(retention)) >= 100) {}
+    },
+  },
+});
 const ops = await startOpsServer(
   config.api.host,
   config.scheduler.httpPort,
@@ -190,35 +250,28 @@ const ops = await startOpsServer(
   async () => (await redis.ping()) === 'PONG',
 );
 logger.info(
-  { grpcPort: grpc.port, httpPort: ops.port, autoscaler: config.autoscaler.actuator },
+  {
+    grpcPort: grpc.port,
+    httpPort: ops.port,
+    autoscaler: config.autoscaler.actuator,
+    replicaId: config.lifecycle.replicaId,
+    tls: config.controlPlane.tlsCert !== null,
+  },
   'scheduler started',
 );
 
-let stopping = false;
-const loop = async () => {
-  while (!stopping) {
-    const started = Date.now();
-    try {
-      await driver.tick();
-    } catch (err) {
-      logger.error({ err }, 'tick failed');
-    }
-    await new Promise((r) => setTimeout(r, Math.max(0, config.scheduler.tickMs - (Date.now() - started))));
-  }
-};
-const running = loop();
-
 const shutdown = async (signal: string) => {
   logger.info({ signal }, 'scheduler shutting down');
-  stopping = true;
-  await running;
+  await loops.stop();
+  await driver.idle();
+  // Hand leadership over at once rather than after the lease's TTL.
+  await leader.stop();
   // Before the gRPC server goes: local machines drain and release their leases through it.
   await autoscaler.stop();
   grpc.server.forceShutdown();
   ops.server.close();
   await ingest.close();
   await referenceIngest.close();
-  await batchGc.stop();
   await notifier.close();
   await queues.closeAll();
   redis.disconnect();

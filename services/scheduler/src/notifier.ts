@@ -14,6 +14,8 @@ export interface WebhookDelivery {
 }
 
 const QUEUE = 'notifications';
+/** How long a delivery's id is remembered after it ended, so the same event is never sent twice. */
+const DEDUPE_WINDOW_S = 7 * 24 * 3600;
 /** Attempts per webhook, with exponential back-off from 1 s (spec §4.1: up to 5). */
 export const WEBHOOK_ATTEMPTS = 5;
 
@@ -38,14 +40,18 @@ export class Notifier {
     this.queue = new Queue(QUEUE, { connection, prefix: QUEUE_PREFIX });
   }
 
-  /** Enqueues a delivery; `dedupeId` makes a repeated call for the same event a no-op. */
+  /**
+   * Enqueues a delivery; `dedupeId` makes a repeated call for the same event a no-op (completed
+   * deliveries are kept for a week, so the window covers any redo of an outbox entry). The body's
+   * `event_id` is kept when given (an outbox entry fixes it once), else a new one is made.
+   */
   async send(
     url: string,
     authorization: string,
     body: Record<string, unknown>,
     dedupeId?: string,
   ): Promise<void> {
-    const event_id = randomUUID();
+    const event_id = typeof body.event_id === 'string' ? body.event_id : randomUUID();
     await this.queue.add(
       'webhook',
       { url, authorization, body: { ...body, event_id } } satisfies WebhookDelivery,
@@ -53,8 +59,8 @@ export class Notifier {
         jobId: dedupeId,
         attempts: WEBHOOK_ATTEMPTS,
         backoff: { type: 'exponential', delay: 1000 },
-        removeOnComplete: 1000,
-        removeOnFail: 1000,
+        removeOnComplete: { age: DEDUPE_WINDOW_S },
+        removeOnFail: { age: DEDUPE_WINDOW_S },
       },
     );
   }

@@ -1,10 +1,9 @@
 import os from 'node:os';
-import type { BatchesRepo } from '@visionbatch/shared/batches-repo';
 import type { Config } from '@visionbatch/shared/config';
 import type { LeaseReply, SchedulerClient } from '@visionbatch/shared/grpc';
-import type { JobsRepo } from '@visionbatch/shared/jobs-repo';
+import type { JobsRepo, OutputListing, TaskAttempt } from '@visionbatch/shared/jobs-repo';
 import type { Logger } from '@visionbatch/shared/logger';
-import { QUEUE_PREFIX } from '@visionbatch/shared/queues';
+import { QUEUE_PREFIX, taskLockKey } from '@visionbatch/shared/queues';
 import type { JobContext, Task, TaskOutcome } from '@visionbatch/shared/tasks';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -16,12 +15,22 @@ export interface MachineDeps {
   scheduler: SchedulerClient;
   connection: Redis;
   jobs: JobsRepo;
-  batches: BatchesRepo;
   logger: Logger;
   metrics: WorkerMetrics;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A task attempt whose write was refused: the job ended or restarted, or the attempt lost its lock
+ * to another one. Its work is dropped; it is expected after aborts, restarts and crashes.
+ */
+class StaleAttemptError extends Error {
+  constructor(taskId: string, refusal: string) {
+    super(`task ${taskId}: attempt no longer current (${refusal}); its result is dropped`);
+    this.name = 'StaleAttemptError';
+  }
+}
 
 /**
  * One worker machine of a pool: leases one job at a time from the scheduler and serves that
@@ -81,7 +90,12 @@ export class Machine {
     // load longer than the lease TTL would otherwise let the scheduler expire a live lease (billed
     // only up to its last heartbeat) and take the job away from a machine that is about to serve it.
     const beatEvery = Math.max(250, Math.min(1000, Math.floor(config.leaseTtlMs / 4)));
+    // A scheduler gap (a rollout, a failover) is ridden out for the grace: the tasks' own writes are
+    // fenced in Redis, so working on is safe; past the grace the machine cannot learn of an abort
+    // any more and stops.
     let beating = false;
+    let lastAnswer = Date.now();
+    let stopReason = '';
     const beat = async () => {
       if (beating) return;
       beating = true;
@@ -90,9 +104,18 @@ export class Machine {
           machine_id: config.worker.id,
           lease_id: lease.lease_id,
         });
-        if (!r.keep_going) keepGoing = false;
+        lastAnswer = Date.now();
+        if (!r.keep_going) {
+          keepGoing = false;
+          stopReason ||= r.reason || 'lease ended';
+        }
       } catch (err) {
-        log.warn({ err: (err as Error).message }, 'heartbeat failed');
+        const silentMs = Date.now() - lastAnswer;
+        log.warn({ err: (err as Error).message, silentMs }, 'heartbeat failed');
+        if (silentMs > config.lifecycle.schedulerGraceMs) {
+          keepGoing = false;
+          stopReason ||= `no scheduler answered for ${Math.round(silentMs / 1000)} s (grace ${config.lifecycle.schedulerGraceMs / 1000} s)`;
+        }
       } finally {
         beating = false;
       }
@@ -112,15 +135,19 @@ export class Machine {
       log.error({ err: initError }, "slots could not start; the job's tasks fail with this reason");
     }
 
-    const worker = new Worker<Task>(lease.queue_name, (job) => this.process(job, context, pool, initError), {
-      connection: this.d.connection,
-      prefix: QUEUE_PREFIX,
-      concurrency: slots,
-      lockDuration: config.worker.taskLockMs,
-      stalledInterval: Math.max(1000, Math.floor(config.worker.taskLockMs / 2)),
-      maxStalledCount: 2,
-      autorun: true,
-    });
+    const worker = new Worker<Task>(
+      lease.queue_name,
+      (job, token) => this.process(job, token, lease, context, pool, initError),
+      {
+        connection: this.d.connection,
+        prefix: QUEUE_PREFIX,
+        concurrency: slots,
+        lockDuration: config.worker.taskLockMs,
+        stalledInterval: Math.max(1000, Math.floor(config.worker.taskLockMs / 2)),
+        maxStalledCount: 2,
+        autorun: true,
+      },
+    );
     worker.on('error', (err) => log.warn({ err: err.message }, 'queue worker error'));
     const queue = new Queue(lease.queue_name, { connection: this.d.connection, prefix: QUEUE_PREFIX });
 
@@ -130,7 +157,7 @@ export class Machine {
     for (;;) {
       await sleep(beatEvery);
       if (!keepGoing) {
-        log.info('scheduler ended the lease (job finished or aborted): cancelling running tasks');
+        log.info({ reason: stopReason }, 'lease ended: cancelling running tasks');
         pool?.cancel();
         break;
       }
@@ -166,133 +193,124 @@ export class Machine {
   /** tasks running on this machine now */
   private running = 0;
 
-  /** The BullMQ processor: runs one task on a slot and records its outcome. */
+  /**
+   * The BullMQ processor: runs one task on a slot and records its outcome. Every write is fenced by
+   * the lease's epoch and the attempt's BullMQ lock token, so an attempt of an aborted or restarted
+   * job, or one that lost its lock to a newer attempt, changes nothing.
+   */
   private async process(
     job: Job<Task>,
+    token: string | undefined,
+    lease: LeaseReply,
     context: JobContext,
     pool: SlotPool | null,
     initError: string | null,
-  ): Promise<TaskOutcome> {
+  ): Promise<TaskOutcome | null> {
     const task = job.data;
-    const { jobs, batches, metrics } = this.d;
+    const { jobs, metrics } = this.d;
     const ws = context.workspace;
     const jobId = context.jobId;
     const log = this.d.logger.child({ workspace: ws, jobId, taskId: task.taskId, stage: task.stage });
     const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    const attempt: TaskAttempt = {
+      workspace: ws,
+      jobId,
+      epoch: lease.epoch,
+      stage: task.stage,
+      taskId: task.taskId,
+      lock: { key: taskLockKey(lease.queue_name, job.id ?? ''), token: token ?? '' },
+    };
+    const fenced = async (p: Promise<{ ok: boolean; refusal?: string }>) => {
+      const r = await p;
+      if (!r.ok) throw new StaleAttemptError(task.taskId, (r as { refusal: string }).refusal);
+    };
     this.running++;
     const t0 = process.hrtime.bigint();
     try {
-      await jobs.taskProgress(ws, jobId, task.stage, task.taskId, 0, `running on ${this.d.config.worker.id}`);
+      const started = await jobs.taskStart(attempt, `running on ${this.d.config.worker.id}`);
+      if (!started.ok) {
+        if (started.refusal === 'task-done') return null;
+        throw new StaleAttemptError(task.taskId, started.refusal);
+      }
       if (!pool) throw new SlotTaskError(initError ?? 'slots unavailable', true);
       let lastReport = 0;
       const outcome = await pool.run(task, (done, total) => {
         const now = Date.now();
         if (now - lastReport < 500) return;
         lastReport = now;
-        void jobs
-          .taskProgress(
-            ws,
-            jobId,
-            task.stage,
-            task.taskId,
-            total ? done / total : 0,
-            `${done}/${total} files`,
-          )
-          .catch(() => {});
+        void jobs.taskProgress(attempt, total ? done / total : 0, `${done}/${total} files`).catch(() => {});
       });
-      for (const f of outcome.failures.slice(0, 1000)) {
-        await jobs.log(ws, jobId, {
-          processingStageId: task.stage,
-          taskId: task.taskId,
-          severity: 'error',
-          reportingModule: 'worker',
-          logType: 'image-failed',
-          payload: { file: f.file, reason: f.reason, message: f.message },
-        });
-      }
-      if (task.kind !== 'export') {
-        // input files only: an export task's archive is not an input
-        metrics.files.inc({ outcome: 'ok' }, outcome.processed);
-        metrics.files.inc({ outcome: 'failed' }, outcome.failures.length);
-      }
-      if (outcome.outputKey && task.output) {
-        await batches.putFile(ws, task.output.batchId, task.output.part, task.output.fileName, {
-          contentType: task.kind === 'export' ? 'archives' : 'metadata',
-          size: outcome.outputBytes ?? 0,
-          ...(task.kind === 'export'
-            ? { nestedContentType: task.input.keyPaths ? 'images' : 'metadata' }
-            : {}),
-        });
-      }
-      // persisted image outputs, listed before the task counts as done so the export sees them
-      const extra = outcome.extraFiles ?? [];
-      for (const part of new Set(extra.map((f) => f.part))) {
-        const list = extra
-          .filter((f) => f.part === part)
-          .map((f) => ({ name: f.fileName, rec: { contentType: f.contentType, size: f.size } }));
-        for (let i = 0; i < list.length; i += 1000)
-          await batches.putFiles(ws, task.output.batchId, part, list.slice(i, i + 1000));
-      }
       const files = { ok: outcome.processed, failed: outcome.failures.length };
+      const logs = outcome.failures.slice(0, 1000).map((f) => ({
+        processingStageId: task.stage,
+        taskId: task.taskId,
+        severity: 'error' as const,
+        reportingModule: 'worker',
+        logType: 'image-failed',
+        payload: { file: f.file, reason: f.reason, message: f.message },
+      }));
       if (outcome.thresholdExceeded) {
         const why = `${files.failed} of ${task.input.files.length} files failed, above the job's failure threshold`;
-        await jobs.taskFinished(
-          ws,
-          jobId,
-          task.stage,
-          task.taskId,
-          false,
-          { error: why, failures: countReasons(outcome) },
-          files,
-        );
-        await jobs.log(ws, jobId, {
+        logs.push({
           processingStageId: task.stage,
           taskId: task.taskId,
           severity: 'error',
           reportingModule: 'worker',
           logType: 'task-failed',
-          payload: { reason: 'failure-threshold-exceeded', ...files },
+          payload: { reason: 'failure-threshold-exceeded', ...files } as never,
         });
+        await fenced(
+          jobs.taskFinish(attempt, {
+            ok: false,
+            notification: { error: why, failures: countReasons(outcome) },
+            files,
+            logs,
+          }),
+        );
+        this.countFiles(task, files);
         metrics.tasks.inc({ stage: task.stage, outcome: 'failed' });
         throw new UnrecoverableError(why);
       }
-      await jobs.taskFinished(
-        ws,
-        jobId,
-        task.stage,
-        task.taskId,
-        true,
-        { filesProcessed: files.ok, filesFailed: files.failed },
-        files,
+      await fenced(
+        jobs.taskFinish(attempt, {
+          ok: true,
+          notification: { filesProcessed: files.ok, filesFailed: files.failed },
+          files,
+          outputs: outputListings(task, outcome),
+          logs,
+        }),
       );
+      this.countFiles(task, files);
       metrics.tasks.inc({ stage: task.stage, outcome: 'succeeded' });
       return { ...outcome, failures: [] };
     } catch (err) {
       if (err instanceof UnrecoverableError) throw err;
+      if (err instanceof StaleAttemptError) {
+        log.info({ err: err.message }, 'stale task attempt stopped');
+        throw new UnrecoverableError(err.message);
+      }
       const permanent = err instanceof SlotTaskError && err.permanent;
       log.warn(
         { err: (err as Error).message, attempt: job.attemptsMade + 1, permanent },
         'task attempt failed',
       );
       if (permanent || finalAttempt) {
-        await jobs.taskFinished(
-          ws,
-          jobId,
-          task.stage,
-          task.taskId,
-          false,
-          { error: (err as Error).message },
-          { ok: 0, failed: task.input.files.length },
-        );
-        await jobs.log(ws, jobId, {
-          processingStageId: task.stage,
-          taskId: task.taskId,
-          severity: 'error',
-          reportingModule: 'worker',
-          logType: 'task-failed',
-          payload: { reason: (err as Error).message, attempts: job.attemptsMade + 1 },
+        const r = await jobs.taskFinish(attempt, {
+          ok: false,
+          notification: { error: (err as Error).message },
+          files: { ok: 0, failed: task.input.files.length },
+          logs: [
+            {
+              processingStageId: task.stage,
+              taskId: task.taskId,
+              severity: 'error',
+              reportingModule: 'worker',
+              logType: 'task-failed',
+              payload: { reason: (err as Error).message, attempts: job.attemptsMade + 1 },
+            },
+          ],
         });
-        metrics.tasks.inc({ stage: task.stage, outcome: 'failed' });
+        if (r.ok) metrics.tasks.inc({ stage: task.stage, outcome: 'failed' });
       }
       throw permanent ? new UnrecoverableError((err as Error).message) : err;
     } finally {
@@ -300,6 +318,49 @@ export class Machine {
       metrics.taskSeconds.observe({ stage: task.stage }, Number(process.hrtime.bigint() - t0) / 1e9);
     }
   }
+
+  /** Input files only: an export task's archive is not an input. */
+  private countFiles(task: Task, files: { ok: number; failed: number }): void {
+    if (task.kind === 'export') return;
+    this.d.metrics.files.inc({ outcome: 'ok' }, files.ok);
+    this.d.metrics.files.inc({ outcome: 'failed' }, files.failed);
+  }
+}
+
+/**
+ * The files a task lists in its stage's output batch when it finishes: its main output (results
+ * file or archive) and persisted image outputs, so the export sees them once the task counts as done.
+ */
+function outputListings(task: Task, outcome: TaskOutcome): OutputListing[] {
+  const out: OutputListing[] = [];
+  if (outcome.outputKey && task.output) {
+    out.push({
+      batchId: task.output.batchId,
+      part: task.output.part,
+      files: [
+        {
+          name: task.output.fileName,
+          rec: {
+            contentType: task.kind === 'export' ? 'archives' : 'metadata',
+            size: outcome.outputBytes ?? 0,
+            ...(task.kind === 'export'
+              ? { nestedContentType: task.input.keyPaths ? 'images' : 'metadata' }
+              : {}),
+          },
+        },
+      ],
+    });
+  }
+  const extra = outcome.extraFiles ?? [];
+  for (const part of new Set(extra.map((f) => f.part)))
+    out.push({
+      batchId: task.output.batchId,
+      part,
+      files: extra
+        .filter((f) => f.part === part)
+        .map((f) => ({ name: f.fileName, rec: { contentType: f.contentType, size: f.size } })),
+    });
+  return out;
 }
 
 function countReasons(o: TaskOutcome): Record<string, number> {

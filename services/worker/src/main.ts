@@ -1,9 +1,8 @@
-import { BatchesRepo } from '@visionbatch/shared/batches-repo';
 import { loadConfig } from '@visionbatch/shared/config';
-import { createSchedulerClient } from '@visionbatch/shared/grpc';
+import { controlPlaneCredentials, createSchedulerClient } from '@visionbatch/shared/grpc';
 import { JobsRepo } from '@visionbatch/shared/jobs-repo';
 import { createLogger } from '@visionbatch/shared/logger';
-import { createMetricsRegistry } from '@visionbatch/shared/metrics';
+import { createMetricsRegistry, fencedWritesCounter } from '@visionbatch/shared/metrics';
 import { startOpsServer } from '@visionbatch/shared/ops-server';
 import { createRedis } from '@visionbatch/shared/redis';
 import { systemClock } from '@visionbatch/shared/time';
@@ -18,13 +17,18 @@ const logger = createLogger('worker', config.logLevel).child({
 });
 const redis = createRedis(config.redisUrl);
 const registry = createMetricsRegistry('worker');
-const scheduler = createSchedulerClient(config.scheduler.url, 10_000);
+const scheduler = createSchedulerClient(config.scheduler.url, controlPlaneCredentials(config), 10_000);
+const fencedWrites = fencedWritesCounter(registry);
 const machine = new Machine({
   config,
   scheduler,
   connection: redis,
-  jobs: new JobsRepo(redis, systemClock),
-  batches: new BatchesRepo(redis, systemClock, config.limits.batchTtlMs),
+  jobs: new JobsRepo(
+    redis,
+    systemClock,
+    { maxLogLines: config.lifecycle.maxLogLines, maxEvents: 2000 },
+    (kind, reason) => fencedWrites.inc({ kind, reason }),
+  ),
   logger,
   metrics: workerMetrics(registry),
 });

@@ -1,6 +1,15 @@
+import { effectiveDefinition } from '@visionbatch/shared/effective-definition';
 import { Errors } from '@visionbatch/shared/errors';
 import { assertBatchId, assertJobId } from '@visionbatch/shared/ids';
-import { definitionHash, type JobRecord, type JobsRepo } from '@visionbatch/shared/jobs-repo';
+import { abortJob } from '@visionbatch/shared/job-ending';
+import {
+  definitionHash,
+  type JobRecord,
+  type JobSnapshot,
+  type JobsRepo,
+  stageWire,
+  taskWire,
+} from '@visionbatch/shared/jobs-repo';
 import { iso } from '@visionbatch/shared/time';
 import {
   issueField,
@@ -10,7 +19,7 @@ import {
 } from '@visionbatch/shared/wire/batch-processing';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps.ts';
-import { optString, pageSizeOf, pageToken } from '../http-params.ts';
+import { offsetToken, optString, pageSizeOf, pageToken } from '../http-params.ts';
 import { compileForApi, registeredModels } from '../workflow-compile.ts';
 
 type JobParams = { workspace: string; jobId: string };
@@ -50,8 +59,15 @@ function parseDefinition(body: unknown): WorkflowProcessingJob {
   return r.data;
 }
 
-/** Checks what a job names exists and fits: batch, content type, workflow, models. */
-async function validateAgainstState(deps: ApiDeps, ws: string, def: WorkflowProcessingJob): Promise<void> {
+/**
+ * Checks what a job names exists and fits (batch, content type, workflow, models) and answers the
+ * snapshot the job will run: the workflow definition and model records as they are now.
+ */
+async function validateAgainstState(
+  deps: ApiDeps,
+  ws: string,
+  def: WorkflowProcessingJob,
+): Promise<JobSnapshot> {
   if (def.processingSpecification.workspace !== ws) {
     throw Errors.validation('processingSpecification.workspace', `must be "${ws}", the workspace of the URL`);
   }
@@ -128,6 +144,7 @@ async function validateAgainstState(deps: ApiDeps, ws: string, def: WorkflowProc
     fieldPrefix: 'workflow.',
     unknownModels: 'error',
   });
+  return { workflow: wf.definition, models };
 }
 
 /** Batch Processing routes (spec/batch-api.md §3). */
@@ -143,7 +160,7 @@ export function batchProcessingRoutes(app: FastifyInstance, deps: ApiDeps): void
   app.get<{ Params: { workspace: string }; Querystring: Record<string, unknown> }>(
     `${BP}/jobs`,
     async (req) => {
-      const page = await deps.jobs.list(req.workspace, pageToken(req.query), pageSizeOf(req.query, 10));
+      const page = await deps.jobs.list(req.workspace, offsetToken(req.query), pageSizeOf(req.query, 10));
       return {
         jobs: await Promise.all(page.items.map((j) => jobMetadata(deps.jobs, j, credits))),
         nextPageToken: page.next,
@@ -160,26 +177,25 @@ export function batchProcessingRoutes(app: FastifyInstance, deps: ApiDeps): void
     async (req) => {
       const jobId = assertJobId(req.params.jobId);
       const def = parseDefinition(req.body);
-      await validateAgainstState(deps, req.workspace, def);
+      const snapshot = await validateAgainstState(deps, req.workspace, def);
       const now = deps.clock.now();
-      const rec: JobRecord = {
-        jobId,
-        workspace: req.workspace,
-        name: optString(req.query, 'name', 256) ?? jobId,
-        definition: def,
-        definitionHash: definitionHash(def),
-        state: 'queued',
-        currentStage: null,
-        plannedStages: ['processing', 'export'],
-        error: false,
-        isTerminal: false,
-        lastNotification: 'job accepted, waiting for the scheduler',
-        restartOverrides: [],
-        createdAt: now,
-        lastUpdate: now,
-        deadlineAt: null,
-      };
-      const r = await deps.jobs.create(rec);
+      const r = await deps.jobs.create(
+        {
+          jobId,
+          workspace: req.workspace,
+          name: optString(req.query, 'name', 256) ?? jobId,
+          definition: def,
+          definitionHash: definitionHash(def),
+          currentStage: null,
+          plannedStages: ['processing', 'export'],
+          lastNotification: 'job accepted, waiting for the scheduler',
+          restartOverrides: [],
+          createdAt: now,
+          lastUpdate: now,
+          deadlineAt: null,
+        },
+        snapshot,
+      );
       if (r === 'different')
         throw Errors.conflict(`job "${jobId}" exists with a different definition`, { jobId });
       // The scheduler also finds queued jobs on its own tick; this call only saves that wait.
@@ -195,9 +211,7 @@ export function batchProcessingRoutes(app: FastifyInstance, deps: ApiDeps): void
   app.get<{ Params: JobParams }>(`${BP}/jobs/:jobId/stages`, async (req) => {
     await requireJob(req.workspace, req.params.jobId);
     const stages = await deps.jobs.stages(req.workspace, req.params.jobId);
-    return {
-      stages: stages.filter((s) => s.tasksNumber >= 1).map(({ planComplete: _internal, ...wire }) => wire),
-    };
+    return { stages: stages.filter((s) => s.tasksNumber >= 1).map(stageWire) };
   });
 
   app.get<{ Params: JobParams & { stageId: string }; Querystring: Record<string, unknown> }>(
@@ -213,18 +227,20 @@ export function batchProcessingRoutes(app: FastifyInstance, deps: ApiDeps): void
         pageToken(req.query),
         pageSizeOf(req.query, 500),
       );
-      return { tasks: page.items, nextPageToken: page.next };
+      return { tasks: page.items.map(taskWire), nextPageToken: page.next };
     },
   );
 
+  // The abort is one fenced move in Redis: the job, its stage and running tasks end together, and
+  // machines learn it from their next heartbeat. No scheduler needs to be up for it.
   app.post<{ Params: JobParams }>(`${BP}/jobs/:jobId/abort`, async (req) => {
     const rec = await requireJob(req.workspace, req.params.jobId);
     if (rec.state === 'aborted') return { jobId: rec.jobId, status: 'aborted' };
     if (rec.isTerminal)
       throw Errors.conflict(`job "${rec.jobId}" has already ended (${rec.state})`, { state: rec.state });
-    await deps.scheduler.AbortJob({ workspace: req.workspace, job_id: rec.jobId }).catch(() => {
-      throw Errors.unavailable('scheduler');
-    });
+    const state = await abortJob(deps.jobs, req.workspace, rec.jobId);
+    if (state !== 'aborted')
+      throw Errors.conflict(`job "${rec.jobId}" has already ended (${state})`, { state });
     return { jobId: rec.jobId, status: 'abort-requested' };
   });
 
@@ -247,19 +263,28 @@ export function batchProcessingRoutes(app: FastifyInstance, deps: ApiDeps): void
       );
     }
     if (rec.state === 'succeeded') throw Errors.conflict(`job "${rec.jobId}" succeeded; nothing to restart`);
-    await deps.jobs.update(req.workspace, rec.jobId, {
-      restartOverrides: [...rec.restartOverrides, parsed.data],
-    });
-    await deps.scheduler.RestartJob({ workspace: req.workspace, job_id: rec.jobId }).catch(() => {
-      throw Errors.unavailable('scheduler');
-    });
+    // Restart re-runs the same job (the snapshot taken at creation), with the overrides applied.
+    const def = effectiveDefinition(rec.definition, [...rec.restartOverrides, parsed.data]);
+    const deadlineAt = def.processingTimeoutSeconds
+      ? deps.clock.now() + def.processingTimeoutSeconds * 1000
+      : null;
+    const r = await deps.jobs.restart(req.workspace, rec.jobId, parsed.data, deadlineAt);
+    if (!r.ok) throw Errors.conflict(`job "${rec.jobId}" cannot be restarted now (${r.detail ?? r.refusal})`);
+    deps.scheduler
+      .SubmitJob({ workspace: req.workspace, job_id: rec.jobId })
+      .catch((err) =>
+        req.log.warn(
+          { err, jobId: rec.jobId },
+          'scheduler not reachable; it picks the job up on its next tick',
+        ),
+      );
     return { jobId: rec.jobId, status: 'restarted' };
   });
 
   app.get<{ Params: JobParams; Querystring: Record<string, unknown> }>(
     `${BP}/jobs/:jobId/logs`,
     async (req) => {
-      await requireJob(req.workspace, req.params.jobId);
+      const rec = await requireJob(req.workspace, req.params.jobId);
       const severity = optString(req.query, 'severity', 16) ?? null;
       if (severity && !['info', 'warning', 'error'].includes(severity))
         throw Errors.validation('severity', 'must be info, warning or error');
@@ -267,10 +292,11 @@ export function batchProcessingRoutes(app: FastifyInstance, deps: ApiDeps): void
         req.workspace,
         req.params.jobId,
         severity,
-        pageToken(req.query),
+        offsetToken(req.query),
         pageSizeOf(req.query, 500),
       );
-      return { logs: page.items, nextPageToken: page.next };
+      // droppedLogLines: a visionbatch extension (the log of a job is capped, VB_JOB_LOG_LIMIT)
+      return { logs: page.items, nextPageToken: page.next, droppedLogLines: rec.logsDropped };
     },
   );
 }

@@ -12,6 +12,12 @@ import { Redis } from 'ioredis';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { flushRedisTestDb, redisTestUrl } from '../../../../test/support/helpers.ts';
+import {
+  createPlannedJob,
+  endJobAsLeader,
+  finishTaskAsLeader,
+  imageJobDefinition,
+} from '../../../../test/support/job-fixtures.ts';
 import { LeaseStore } from '../leases.ts';
 import type { Actuator, Pool, ScaleRequest } from './actuator.ts';
 import { Autoscaler } from './autoscaler.ts';
@@ -101,52 +107,20 @@ describe('autoscaler rounds', () => {
         rec: { contentType: 'image/jpeg', size: 1 },
       })),
     );
-    const rec: JobRecord = {
+    return createPlannedJob(jobs, redis, {
+      ws: WS,
       jobId,
-      workspace: WS,
-      name: jobId,
-      definition: {
-        type: 'simple-image-processing-v1',
-        jobInput: { type: 'staging-batch-input-v1', batchId },
-        computeConfiguration: { type: 'compute-configuration-v2', machineType: 'cpu', workersPerMachine: 1 },
-        processingSpecification: {
-          type: 'workflows-processing-specification-v1',
-          workspace: WS,
-          workflowId: 'wf',
-        },
-        ...extra,
-      } as JobRecord['definition'],
-      definitionHash: 'h',
-      state: 'running',
-      currentStage: 'processing',
-      plannedStages: null,
-      error: false,
-      isTerminal: false,
-      lastNotification: null,
-      restartOverrides: [],
+      definition: imageJobDefinition(WS, batchId, extra),
       createdAt: clock.now(),
-      lastUpdate: clock.now(),
-      deadlineAt: null,
-    };
-    await jobs.create(rec);
-    await jobs.putStage(WS, jobId, {
-      processingStageId: 'processing',
-      processingStageName: 'processing',
       tasksNumber: Math.ceil(files / 8),
-      outputBatches: [],
-      startTimestamp: '',
-      notification: '',
-      statusType: 'info',
-      lastEventTimestamp: '',
-      planComplete: true,
-    } as never);
-    return rec;
+    });
   }
 
   async function finishTasks(jobId: string, from: number, to: number) {
-    for (let i = from; i < to; i++)
-      await jobs.taskFinished(WS, jobId, 'processing', `t${i}`, true, 'ok', { ok: 8, failed: 0 });
+    const rec = { workspace: WS, jobId, epoch: 0 };
+    for (let i = from; i < to; i++) await finishTaskAsLeader(jobs, rec, `t${i}`, { ok: 8, failed: 0 });
   }
+  const grant = (machine: string, jobId: string) => leases.grant(machine, 'cpu', WS, jobId, 0, null);
 
   it('sizes the pool by the backlog, capped by the pool max and by maxParallelTasks / workersPerMachine', async () => {
     // 160 files at 10 files/machine-s within 10 s: 2 machines
@@ -175,10 +149,10 @@ describe('autoscaler rounds', () => {
     await scaler.round();
     expect(actuator.sizes.cpu).toBe(2);
     // two machines registered; m1 holds a lease on the job, m2 is idle
-    await leases.grant('m1', 'cpu', WS, 'j');
+    await grant('m1', 'j');
     await leases.machineSeen('m2', 'cpu');
     await finishTasks('j', 0, 20);
-    await jobs.finish(WS, 'j', 'succeeded', 'done');
+    await endJobAsLeader(jobs, (await jobs.get(WS, 'j')) as JobRecord);
     // within the cooldown: no change
     clock.t += 5_000;
     await leases.machineSeen('m2', 'cpu');
@@ -225,8 +199,8 @@ describe('autoscaler rounds', () => {
 
   it('measures the throughput from finished files per leased machine-second', async () => {
     await runningJob('j', 800);
-    await leases.grant('m1', 'cpu', WS, 'j');
-    await leases.grant('m2', 'cpu', WS, 'j');
+    await grant('m1', 'j');
+    await grant('m2', 'j');
     await scaler.round();
     // 2 machines × 10 s, 400 files: 20 files per machine-second
     clock.t += 10_000;

@@ -1,11 +1,15 @@
 import type { BatchesRepo } from '@visionbatch/shared/batches-repo';
 import type { AutoscalerConfig } from '@visionbatch/shared/config';
+import {
+  effectiveDefinition,
+  machineTypeOf,
+  workersPerMachineOf,
+} from '@visionbatch/shared/effective-definition';
 import { ActuatorError } from '@visionbatch/shared/errors';
 import type { JobsRepo } from '@visionbatch/shared/jobs-repo';
 import type { Logger } from '@visionbatch/shared/logger';
 import type { Clock } from '@visionbatch/shared/time';
 import type { Counter, Gauge } from 'prom-client';
-import { effectiveDefinition, machineTypeOf, workersPerMachineOf } from '../effective-definition.ts';
 import type { LeaseStore } from '../leases.ts';
 import type { Actuator, Pool } from './actuator.ts';
 import { desiredPoolSize, type JobWork } from './policy.ts';
@@ -37,6 +41,8 @@ export interface AutoscalerDeps {
   clock: Clock;
   logger: Logger;
   metrics: AutoscalerMetrics;
+  /** whether this scheduler replica leads (only the leader sizes pools); absent: always */
+  leads?: () => boolean;
 }
 
 /** One pool's round: what the autoscaler saw and decided. */
@@ -96,7 +102,10 @@ export class Autoscaler {
   start(): void {
     const loop = async () => {
       if (this.stopped) return;
-      this.running = this.round().catch((err) => this.d.logger.error({ err }, 'autoscaler round failed'));
+      // Only the leading scheduler replica sizes pools; the others keep their loop idle.
+      this.running = (this.d.leads && !this.d.leads() ? Promise.resolve([]) : this.round()).catch((err) =>
+        this.d.logger.error({ err }, 'autoscaler round failed'),
+      );
       await this.running;
       if (!this.stopped) this.timer = setTimeout(() => void loop(), this.d.config.intervalMs);
     };
@@ -204,7 +213,7 @@ export class Autoscaler {
         maxParallelTasks: def.maxParallelTasks ?? null,
       };
       const stage = rec.currentStage ? await jobs.getStage(workspace, jobId, rec.currentStage) : null;
-      if (!stage?.planComplete) {
+      if (!stage || stage.state === 'planning') {
         // Being planned: it will need a machine in a moment, so start one now.
         out[pool].push({ ...base, remainingTasks: 1, remainingFiles: 1 });
         continue;

@@ -1,4 +1,4 @@
-import type { ParametersOverride, WorkflowProcessingJob } from '@visionbatch/shared/wire/batch-processing';
+import type { ParametersOverride, WorkflowProcessingJob } from './wire/batch-processing.ts';
 
 /** The job definition with every restart override applied, oldest first (spec §3.8). */
 export function effectiveDefinition(

@@ -1,0 +1,61 @@
+import { createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { FfmpegFrameSource, type FrameSource } from '@visionbatch/engine/video/frame-source';
+import type { Logger } from '@visionbatch/shared/logger';
+import { objectKeys } from '@visionbatch/shared/object-keys';
+import type { ObjectStore } from '@visionbatch/shared/object-store/index';
+
+/** A frame range [start, end) of a video, or null for the whole video. */
+export type FrameRange = { start: number; end: number } | null;
+
+export interface VideoSegmentsDeps {
+  store: ObjectStore;
+  logger: Logger;
+  frames?: FrameSource;
+  /** segment length in seconds; 0 = never split */
+  segmentSeconds: number;
+}
+
+/**
+ * Frame ranges of one staged video: `[null]` (whole video) when it is short or cannot be probed
+ * (the worker then reports the problem), else consecutive [start, end) ranges of `segmentSeconds`,
+ * so every frame is in exactly one segment. Deterministic, so a re-plan after a crash produces the
+ * same task ids.
+ */
+export async function videoSegments(
+  d: VideoSegmentsDeps,
+  ws: string,
+  input: { batchId: string; part: string },
+  name: string,
+): Promise<FrameRange[]> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'vb-probe-'));
+  try {
+    const local = path.join(dir, 'video');
+    await pipeline(
+      await d.store.get(objectKeys.batchFile(ws, input.batchId, input.part, name)),
+      createWriteStream(local),
+    );
+    const info = await (d.frames ?? new FfmpegFrameSource()).probe(local);
+    const frames =
+      info.frameCount ??
+      (info.durationSec ? Math.floor((info.durationSec * info.fps.num) / info.fps.den) : 0);
+    const per = Math.max(1, Math.round((d.segmentSeconds * info.fps.num) / info.fps.den));
+    if (frames <= per) return [null];
+    const out: Array<{ start: number; end: number }> = [];
+    for (let start = 0; start < frames; start += per) out.push({ start, end: Math.min(frames, start + per) });
+    // the last segment runs to the end of the stream, in case the container undercounts frames
+    out[out.length - 1].end = Number.MAX_SAFE_INTEGER;
+    return out;
+  } catch (err) {
+    d.logger.warn(
+      { workspace: ws, video: name, err: (err as Error).message },
+      'could not probe video; one task for all of it',
+    );
+    return [null];
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
