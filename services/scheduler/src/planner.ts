@@ -43,6 +43,8 @@ export interface PlannerDeps {
   segments: (ws: string, input: { batchId: string; part: string }, name: string) => Promise<FrameRange[]>;
   /** the leader token held now (null: this replica stopped leading, planning stops) */
   leaderToken: () => string | null;
+  /** tasks added per round trip (default 500) */
+  addChunk?: number;
 }
 
 /**
@@ -314,7 +316,7 @@ export class Planner {
     return {
       add: async (t: Task): Promise<boolean> => {
         batch.push(t);
-        return batch.length >= ADD_CHUNK ? flush() : true;
+        return batch.length >= (this.d.addChunk ?? ADD_CHUNK) ? flush() : true;
       },
       flush,
     };

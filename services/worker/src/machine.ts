@@ -8,7 +8,8 @@ import type { JobContext, Task, TaskOutcome } from '@visionbatch/shared/tasks';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { WorkerMetrics } from './metrics.ts';
-import { SlotPool, SlotTaskError } from './slot-pool.ts';
+import { SlotTaskError } from './slot-pool.ts';
+import { type StartRunner, startSlotPool, type TaskRunner } from './task-runner.ts';
 
 export interface MachineDeps {
   config: Config;
@@ -17,6 +18,8 @@ export interface MachineDeps {
   jobs: JobsRepo;
   logger: Logger;
   metrics: WorkerMetrics;
+  /** what runs the tasks (default: slot threads with the job's models) */
+  startRunner?: StartRunner;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -83,7 +86,7 @@ export class Machine {
     this.busy = true;
     metrics.leases.set(1);
     let keepGoing = true;
-    let pool: SlotPool | null = null;
+    let pool: TaskRunner | null = null;
     let initError: string | null = null;
     const started = Date.now();
     // Heartbeats run on a timer from the moment the lease is granted, model loading included: a
@@ -122,12 +125,12 @@ export class Machine {
     };
     const heartbeats = setInterval(() => void beat(), beatEvery);
     try {
-      const r = await SlotPool.start(
+      const r = await (this.d.startRunner ?? startSlotPool)(
         slots,
         { context, store: config.store, intraOpNumThreads, cacheDir: config.worker.cacheDir },
         log,
       );
-      pool = r.pool;
+      pool = r.runner;
       metrics.modelLoad.observe(r.modelLoadMs / 1000);
       log.info({ slots, intraOpNumThreads, modelLoadMs: r.modelLoadMs }, 'lease started');
     } catch (err) {
@@ -203,7 +206,7 @@ export class Machine {
     token: string | undefined,
     lease: LeaseReply,
     context: JobContext,
-    pool: SlotPool | null,
+    pool: TaskRunner | null,
     initError: string | null,
   ): Promise<TaskOutcome | null> {
     const task = job.data;
