@@ -16,6 +16,7 @@ import { createRedis } from '../../packages/shared/src/redis.ts';
 import { keys } from '../../packages/shared/src/redis-keys.ts';
 import { systemClock } from '../../packages/shared/src/time.ts';
 import type { WorkflowProcessingJob } from '../../packages/shared/src/wire/batch-processing.ts';
+import { sweepExpiredBatches } from '../../services/scheduler/src/batch-gc.ts';
 import { controlPlane } from '../../services/scheduler/src/control-plane.ts';
 import { FaultPoints } from '../../services/scheduler/src/fault-points.ts';
 import { collectEndedJobs } from '../../services/scheduler/src/job-collector.ts';
@@ -57,6 +58,7 @@ export interface Harness {
   createJob(jobId: string, batchId: string, extra?: Partial<WorkflowProcessingJob>): Promise<void>;
   /** simulated machines serving jobs until `stop` */
   startMachines(n: number): { stop(): Promise<void> };
+  /** retention: terminal jobs past `retentionMs`, then expired batches; answers jobs collected */
   collect(retentionMs: number): Promise<number>;
   close(): Promise<void>;
 }
@@ -163,6 +165,8 @@ export async function startHarness(
     leader,
     driverWithToken,
     async stageImages(batchId, n) {
+      // input batches live an hour whatever VB_BATCH_TTL_S says (it is set short for output batches)
+      const batches = new BatchesRepo(redis, systemClock, 3_600_000);
       await batches.ensure(WS, batchId, {
         displayName: batchId,
         batchType: 'simple-batch',
@@ -238,8 +242,15 @@ export async function startHarness(
         },
       };
     },
-    collect(retentionMs) {
-      return collectEndedJobs({ jobs, queues, clock: systemClock, logger, retentionMs });
+    async collect(retentionMs) {
+      let n = 0;
+      for (;;) {
+        const got = await collectEndedJobs({ jobs, queues, clock: systemClock, logger, retentionMs });
+        n += got;
+        if (got === 0) break;
+      }
+      while ((await sweepExpiredBatches({ batches, store, clock: systemClock, logger })) > 0) {}
+      return n;
     },
     async close() {
       await notifier.close();

@@ -157,8 +157,21 @@ export class Machine {
     let stopRequested = false;
     this.current = { leaseId: lease.lease_id, stop: () => (stopRequested = true) };
     // The lease loop: watch for abort (heartbeat replies), and release once the queue has no work left.
+    // Woken early when a task ends (the queue may be drained): a machine moves on to the next job as
+    // soon as this one has no work, instead of holding its lease (and its bill) until the next beat.
+    let wake: () => void = () => {};
+    const onTaskEnd = () => wake();
+    worker.on('completed', onTaskEnd);
+    worker.on('failed', onTaskEnd);
+    worker.on('drained', onTaskEnd);
     for (;;) {
-      await sleep(beatEvery);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, beatEvery);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
       if (!keepGoing) {
         log.info({ reason: stopReason }, 'lease ended: cancelling running tasks');
         pool?.cancel();
