@@ -12,6 +12,7 @@ import { createRedis } from '@visionbatch/shared/redis';
 import { keys } from '@visionbatch/shared/redis-keys';
 import { RegistryRepo } from '@visionbatch/shared/registry-repo';
 import { systemClock } from '@visionbatch/shared/time';
+import { WorkspaceWebhookSecrets } from '@visionbatch/shared/webhook-auth';
 import type { WorkflowProcessingJob } from '@visionbatch/shared/wire/batch-processing';
 import { Counter, Registry } from 'prom-client';
 import { JobDriver } from '../../services/scheduler/src/job-driver.ts';
@@ -92,6 +93,7 @@ async function planMillion(redisUrl: string): Promise<Record<string, number>> {
     logger,
     registry: new RegistryRepo(redis),
     store: await createObjectStore({ driver: 'fs', dir: path.join(os.tmpdir(), 'vb-bench-plan-store') }),
+    webhookAuth: new WorkspaceWebhookSecrets(redis, config.scheduler.publishableKeys),
   });
   global.gc?.();
   const rssBefore = process.memoryUsage().rss;

@@ -12,6 +12,7 @@ import {
   filesUnder,
   jpeg,
   png,
+  poisonTar,
   type StagingHarness,
   startStagingHarness,
   uploadShard,
@@ -248,12 +249,61 @@ describe('Data Staging refuses bad input', () => {
     const shardId = await uploadShard(h, DS, batch, cut);
     const s = await waitShard(h, DS, batch, shardId);
     expect(s).toMatchObject({ statusName: 'shard-ingest-failed', statusType: 'error', shardObjectsCount: 0 });
+    expect(s.statusMetadata.errorType).toBe('invalid-archive');
     expect(s.statusMetadata.error).toMatch(/tar|shard/i);
     expect(await listed()).toEqual([]);
     expect((await get('/count')).json().count).toBe(0);
     await expectStoreHoldsOnly([]);
     // the uploaded tar itself is removed too
     expect((await storeKeys()).filter((k) => k.includes(shardId))).toEqual([]);
+  });
+
+  it('names the object store refuses are failed files; the good images beside them are ingested', async () => {
+    const multibyte = `${'é'.repeat(100)}.jpg`; // 104 characters, 204 bytes
+    const bad = [
+      '.vb-meta.x.jpg',
+      '.vb-tmp.x.jpg',
+      `${'a'.repeat(197)}.jpg`,
+      `${'b'.repeat(251)}.jpg`,
+      multibyte,
+    ];
+    const s = await ingest([
+      { name: 'good-1.jpg', body: jpeg(1) },
+      ...bad.map((name) => ({ name, body: jpeg(2) })),
+      { name: 'good-2.png', body: png() },
+    ]);
+    expect(s).toMatchObject({ statusName: 'shard-ingested', statusType: 'success', shardObjectsCount: 2 });
+    expect(failedTypes(s)).toEqual(Object.fromEntries(bad.map((n) => [n, 'invalid-file-name'])));
+    const reasons = Object.fromEntries(
+      (s.statusMetadata.failedFiles as Array<{ file_name: string; reason: string }>).map((f) => [
+        f.file_name,
+        f.reason,
+      ]),
+    );
+    expect(reasons['.vb-meta.x.jpg']).toContain('reserved ".vb-"');
+    expect(reasons[multibyte]).toContain('longer than 200 bytes');
+    expect(await listed()).toEqual(['good-1.jpg', 'good-2.png']);
+    await expectStoreHoldsOnly(['good-1.jpg', 'good-2.png']);
+  });
+
+  it('poison shards (an entry declaring 200 MB carrying 4 KB, a cut-short ../x.jpg) fail with a reason; the next shard is indexed', async () => {
+    for (const name of ['big.jpg', '../x.jpg']) {
+      const shardId = await uploadShard(h, DS, batch, await poisonTar(name, 200_000_000, 4096));
+      const s = await waitShard(h, DS, batch, shardId);
+      expect(s).toMatchObject({
+        statusName: 'shard-ingest-failed',
+        statusType: 'error',
+        shardObjectsCount: 0,
+      });
+      expect(s.statusMetadata).toEqual({
+        errorType: 'invalid-archive',
+        error: 'unreadable tar: Unexpected end of data',
+      });
+    }
+    const s = await ingest([{ name: 'after.jpg', body: jpeg() }]);
+    expect(s).toMatchObject({ statusName: 'shard-ingested', shardObjectsCount: 1 });
+    expect(await listed()).toEqual(['after.jpg']);
+    await expectStoreHoldsOnly(['after.jpg']);
   });
 
   it('garbage that is not a tar at all fails the shard', async () => {

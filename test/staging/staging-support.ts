@@ -2,10 +2,12 @@ import { readdir } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import type { VideoProbe } from '@visionbatch/shared/batches-repo';
 import { createLogger } from '@visionbatch/shared/logger';
 import { createMetricsRegistry } from '@visionbatch/shared/metrics';
 import type { ObjectStoreConfig } from '@visionbatch/shared/object-store/index';
 import { INGEST_QUEUE, QUEUE_PREFIX, type ShardIngestJob } from '@visionbatch/shared/queues';
+import { WorkspaceWebhookSecrets } from '@visionbatch/shared/webhook-auth';
 import { Queue } from 'bullmq';
 import { Counter } from 'prom-client';
 import tar from 'tar-stream';
@@ -51,6 +53,22 @@ export async function buildTar(entries: TarEntry[]): Promise<Buffer> {
   pack.finalize();
   await done;
   return Buffer.concat(chunks);
+}
+
+/**
+ * A poison shard: a tar whose single entry's header declares `declaredBytes` while the archive ends
+ * after `carriedBytes` of its data (no end-of-archive blocks), as a hostile or cut-short upload.
+ * The header is a real ustar header with the size field rewritten and the checksum recomputed.
+ */
+export async function poisonTar(name: string, declaredBytes: number, carriedBytes = 4096): Promise<Buffer> {
+  const whole = await buildTar([{ name, body: Buffer.alloc(carriedBytes, 0x5a) }]);
+  const header = Buffer.from(whole.subarray(0, 512));
+  header.write(`${declaredBytes.toString(8).padStart(11, '0')}\0`, 124, 12, 'ascii');
+  header.fill(0x20, 148, 156); // the checksum is computed with its own field as spaces
+  let sum = 0;
+  for (const byte of header) sum += byte;
+  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'ascii');
+  return Buffer.concat([header, whole.subarray(512, 512 + carriedBytes)]);
 }
 
 export const pathOf = (u: string) => {
@@ -114,7 +132,14 @@ export interface StagingHarness extends AppHarness {
   /** Stops the tar-shard worker, the reference worker and the notifier. */
   stopIngest(): Promise<void>;
   /** (Re)starts the reference-ingest worker with this allowlist (and DNS answers, for tests). */
-  startReferences(opts: { allow?: string[]; resolve?: Resolver; concurrency?: number }): Promise<void>;
+  startReferences(opts: {
+    allow?: string[];
+    resolve?: Resolver;
+    concurrency?: number;
+    probeVideo?: (file: string) => Promise<VideoProbe>;
+  }): Promise<void>;
+  /** The webhook secrets the ingest workers sign with (the scheduler's). */
+  webhookAuth: WorkspaceWebhookSecrets;
 }
 
 /**
@@ -142,6 +167,8 @@ export async function startStagingHarness(opts: {
     );
   };
   const metrics = createMetricsRegistry('staging-test');
+  const webhookAuth = new WorkspaceWebhookSecrets(h.redis, h.config.scheduler.publishableKeys);
+  const deadlines = h.config.scheduler.deadlines;
   const notifier = new Notifier(
     h.redis,
     silentLogger,
@@ -158,7 +185,8 @@ export async function startStagingHarness(opts: {
     clock: h.clock,
     logger: silentLogger,
     maxImageBytes: h.config.limits.maxImageBytes,
-    publishableKey: (ws) => `pk_${ws}`,
+    webhookAuth,
+    deadlines,
     indexedFiles: new Counter({
       name: 'vb_t_indexed',
       help: 'x',
@@ -179,7 +207,10 @@ export async function startStagingHarness(opts: {
       allow: new UrlAllowlist(o.allow ?? []),
       concurrency: o.concurrency ?? 4,
       maxImageBytes: h.config.limits.maxImageBytes,
-      publishableKey: (ws) => `pk_${ws}`,
+      maxVideoBytes: h.config.api.maxUploadBytes,
+      webhookAuth,
+      deadlines,
+      probeVideo: o.probeVideo,
       resolve: o.resolve,
       retryDelayMs: 20,
     });
@@ -197,6 +228,7 @@ export async function startStagingHarness(opts: {
   return Object.assign(h, {
     stopIngest,
     startReferences,
+    webhookAuth,
     close: async () => {
       await stopIngest();
       await close();

@@ -129,6 +129,36 @@ export const CONFIG_SPEC: readonly ConfigEntry[] = [
     doc: 'Parallel downloads per reference ingest.',
   },
   {
+    name: 'VB_DOWNLOAD_DEADLINE_S',
+    default: '600',
+    usedBy: 'scheduler',
+    doc: 'Total time a reference download may take (references file, image or video, redirects included; a server trickling bytes is cut off here). Videos stream to a temp file and the store, never whole in memory.',
+  },
+  {
+    name: 'VB_DNS_TIMEOUT_MS',
+    default: '5000',
+    usedBy: 'scheduler',
+    doc: 'Total time a DNS lookup of a reference-download or webhook host may take.',
+  },
+  {
+    name: 'VB_WEBHOOK_DEADLINE_S',
+    default: '10',
+    usedBy: 'scheduler',
+    doc: 'Total time of one webhook delivery attempt (DNS, connect, request, response); past it the attempt counts as an error and is retried.',
+  },
+  {
+    name: 'VB_STORE_DEADLINE_S',
+    default: '120',
+    usedBy: 'scheduler',
+    doc: 'Total time of each object-store call made by the ingest (store one file, open or delete a shard), a staged video streamed to the store excepted (VB_DOWNLOAD_DEADLINE_S covers it).',
+  },
+  {
+    name: 'VB_SHARD_INDEX_DEADLINE_S',
+    default: '900',
+    usedBy: 'scheduler',
+    doc: 'Total time to index one uploaded tar shard (reading it from the store and storing its files); past it the shard fails with `ingest-timeout`.',
+  },
+  {
     name: 'VB_BATCH_GC_INTERVAL_S',
     default: '60',
     usedBy: 'scheduler',
@@ -353,6 +383,8 @@ export interface Config {
     publishableKeys: ReadonlyMap<string, string>;
     urlAllowlist: readonly string[];
     referenceConcurrency: number;
+    /** total deadlines of the ingest's outbound calls, ms */
+    deadlines: IngestDeadlines;
   };
   worker: {
     httpPort: number;
@@ -364,6 +396,15 @@ export interface Config {
   };
   autoscaler: AutoscalerConfig;
   leaseTtlMs: number;
+}
+
+/** Total deadlines (ms) of the scheduler's outbound calls on the ingest side. */
+export interface IngestDeadlines {
+  downloadMs: number;
+  dnsMs: number;
+  webhookMs: number;
+  storeCallMs: number;
+  shardIndexMs: number;
 }
 
 /** Pool limits of the autoscaler. */
@@ -568,6 +609,13 @@ export function loadConfig(env: Env = process.env): Config {
         .map((s) => s.trim())
         .filter(Boolean),
       referenceConcurrency: int(env, 'VB_REFERENCE_CONCURRENCY', 8, 1, 64),
+      deadlines: {
+        downloadMs: int(env, 'VB_DOWNLOAD_DEADLINE_S', 600, 1) * 1000,
+        dnsMs: int(env, 'VB_DNS_TIMEOUT_MS', 5000, 1),
+        webhookMs: int(env, 'VB_WEBHOOK_DEADLINE_S', 10, 1) * 1000,
+        storeCallMs: int(env, 'VB_STORE_DEADLINE_S', 120, 1) * 1000,
+        shardIndexMs: int(env, 'VB_SHARD_INDEX_DEADLINE_S', 900, 1) * 1000,
+      },
     },
     worker: {
       httpPort: int(env, 'VB_WORKER_HTTP_PORT', 8082, 0, 65535),

@@ -5,8 +5,8 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { FfmpegFrameSource, type FrameSource } from '@visionbatch/engine/video/frame-source';
 import { isStatefulDefinition } from '@visionbatch/engine/workflow/compiler';
-import type { BatchesRepo } from '@visionbatch/shared/batches-repo';
-import { type Config, publishableKeyOf } from '@visionbatch/shared/config';
+import type { BatchesRepo, VideoProbe } from '@visionbatch/shared/batches-repo';
+import type { Config } from '@visionbatch/shared/config';
 import type { JobRecord, JobsRepo, StageRecord } from '@visionbatch/shared/jobs-repo';
 import type { Logger } from '@visionbatch/shared/logger';
 import { objectKeys } from '@visionbatch/shared/object-keys';
@@ -21,6 +21,7 @@ import {
   type VideoTask,
 } from '@visionbatch/shared/tasks';
 import { type Clock, iso } from '@visionbatch/shared/time';
+import type { WebhookAuth } from '@visionbatch/shared/webhook-auth';
 import type { WorkflowProcessingJob } from '@visionbatch/shared/wire/batch-processing';
 import { effectiveDefinition } from './effective-definition.ts';
 import type { JobQueues } from './job-queues.ts';
@@ -49,6 +50,8 @@ export interface DriverDeps {
   /** reads staged videos to probe their length */
   store: ObjectStore;
   frames?: FrameSource;
+  /** the `Authorization` of the job webhook */
+  webhookAuth: WebhookAuth;
   onTerminal?: (state: string) => void;
 }
 
@@ -282,14 +285,8 @@ export class JobDriver {
     input: { batchId: string; part: string },
     name: string,
   ): Promise<Array<{ start: number; end: number } | null>> {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'vb-probe-'));
     try {
-      const local = path.join(dir, 'video');
-      await pipeline(
-        await this.d.store.get(objectKeys.batchFile(ws, input.batchId, input.part, name)),
-        createWriteStream(local),
-      );
-      const info = await (this.d.frames ?? new FfmpegFrameSource()).probe(local);
+      const info = await this.videoProbe(ws, input, name);
       const frames =
         info.frameCount ??
         (info.durationSec ? Math.floor((info.durationSec * info.fps.num) / info.fps.den) : 0);
@@ -310,6 +307,33 @@ export class JobDriver {
         'could not probe video; one task for all of it',
       );
       return [null];
+    }
+  }
+
+  /**
+   * The probe stored with the video's record (reference ingests probe at ingest). A video staged
+   * without one (uploaded by signed URL) is downloaded and probed here once, and the probe stored.
+   */
+  private async videoProbe(
+    ws: string,
+    input: { batchId: string; part: string },
+    name: string,
+  ): Promise<VideoProbe> {
+    const stored = await this.d.batches.getVideoProbe(ws, input.batchId, input.part, name);
+    if (stored) return stored;
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'vb-probe-'));
+    try {
+      const local = path.join(dir, 'video');
+      await pipeline(
+        await this.d.store.get(objectKeys.batchFile(ws, input.batchId, input.part, name)),
+        createWriteStream(local),
+      );
+      const { width, height, fps, frameCount, durationSec } = await (
+        this.d.frames ?? new FfmpegFrameSource()
+      ).probe(local);
+      const probe = { width, height, fps, frameCount, durationSec };
+      await this.d.batches.setVideoProbe(ws, input.batchId, input.part, name, probe);
+      return probe;
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -584,7 +608,7 @@ export class JobDriver {
       .catch((err) => this.d.logger.warn({ err }, 'queue cleanup failed'));
     const url = rec.definition.notificationsURL;
     if (url) {
-      const key = publishableKeyOf(this.d.config, rec.workspace);
+      const key = await this.d.webhookAuth.authorizationFor(rec.workspace);
       await this.d.notifier.send(
         url,
         key,

@@ -1,5 +1,5 @@
 import { BatchesRepo } from '@visionbatch/shared/batches-repo';
-import { loadConfig, publishableKeyOf } from '@visionbatch/shared/config';
+import { loadConfig } from '@visionbatch/shared/config';
 import { startSchedulerServer } from '@visionbatch/shared/grpc';
 import { JobsRepo } from '@visionbatch/shared/jobs-repo';
 import { createLogger } from '@visionbatch/shared/logger';
@@ -9,6 +9,7 @@ import { startOpsServer } from '@visionbatch/shared/ops-server';
 import { createRedis } from '@visionbatch/shared/redis';
 import { RegistryRepo } from '@visionbatch/shared/registry-repo';
 import { systemClock } from '@visionbatch/shared/time';
+import { WorkspaceWebhookSecrets } from '@visionbatch/shared/webhook-auth';
 import { Counter, Gauge } from 'prom-client';
 import { type Actuator, StaticActuator } from './autoscaler/actuator.ts';
 import { Autoscaler } from './autoscaler/autoscaler.ts';
@@ -64,9 +65,12 @@ const registry = new RegistryRepo(redis);
 const leases = new LeaseStore(redis, systemClock);
 const queues = new JobQueues(redis);
 const urlAllowlist = new UrlAllowlist(config.scheduler.urlAllowlist);
-const notifier = new Notifier(redis, logger, webhookDeliveries, urlAllowlist);
+const notifier = new Notifier(redis, logger, webhookDeliveries, urlAllowlist, {
+  deadlineMs: config.scheduler.deadlines.webhookMs,
+  dnsTimeoutMs: config.scheduler.deadlines.dnsMs,
+});
 const batches = new BatchesRepo(redis, systemClock, config.limits.batchTtlMs);
-const publishableKey = (ws: string) => publishableKeyOf(config, ws);
+const webhookAuth = new WorkspaceWebhookSecrets(redis, config.scheduler.publishableKeys);
 const driver = new JobDriver({
   config,
   jobs,
@@ -78,6 +82,7 @@ const driver = new JobDriver({
   logger,
   registry,
   store,
+  webhookAuth,
   onTerminal: (state) => jobsEnded.inc({ state }),
 });
 
@@ -167,8 +172,9 @@ const ingest = startIngestWorker({
   clock: systemClock,
   logger,
   maxImageBytes: config.limits.maxImageBytes,
-  publishableKey,
+  webhookAuth,
   indexedFiles,
+  deadlines: config.scheduler.deadlines,
 });
 const referenceIngest = startReferenceIngestWorker({
   connection: redis,
@@ -180,7 +186,9 @@ const referenceIngest = startReferenceIngestWorker({
   allow: urlAllowlist,
   concurrency: config.scheduler.referenceConcurrency,
   maxImageBytes: config.limits.maxImageBytes,
-  publishableKey,
+  maxVideoBytes: config.api.maxUploadBytes,
+  webhookAuth,
+  deadlines: config.scheduler.deadlines,
 });
 const batchGc = startBatchGc({ batches, store, clock: systemClock, logger }, config.limits.batchGcIntervalMs);
 const ops = await startOpsServer(
