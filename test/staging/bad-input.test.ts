@@ -6,7 +6,7 @@ import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { imageForm } from '../api/app-harness.ts';
-import { flushRedisTestDb, redisTestUrl, useTempDir } from '../support/helpers.ts';
+import { flushRedisTestDb, redisTestUrl, useTempDir, waitFor } from '../support/helpers.ts';
 import {
   buildTar,
   filesUnder,
@@ -14,6 +14,7 @@ import {
   png,
   poisonTar,
   type StagingHarness,
+  startReceiver,
   startStagingHarness,
   uploadShard,
   waitShard,
@@ -304,6 +305,59 @@ describe('Data Staging refuses bad input', () => {
     expect(s).toMatchObject({ statusName: 'shard-ingested', shardObjectsCount: 1 });
     expect(await listed()).toEqual(['after.jpg']);
     await expectStoreHoldsOnly(['after.jpg']);
+  });
+
+  it('files-status: success for a processed shard with failures listed, false only for a shard that could not be processed', async () => {
+    const receiver = await startReceiver();
+    try {
+      const config = (ingestId: string) => ({
+        name: 'notification_config.json',
+        body: JSON.stringify({ ingestId, notificationsURL: receiver.url }),
+      });
+      await ingest([config('mixed'), { name: 'ok.jpg', body: jpeg() }, { name: 'notes.txt', body: 'text' }]);
+      const broken = await uploadShard(
+        h,
+        DS,
+        batch,
+        await poisonTar('cut.jpg', 200_000_000, 4096, [config('broken')]),
+      );
+      await waitShard(h, DS, batch, broken);
+      const events = async (ingestId: string) => {
+        await waitFor(() => receiver.bodies.filter((b) => b.ingest_id === ingestId).length === 2, {
+          message: `both events of ${ingestId}`,
+        });
+        const of = receiver.bodies.filter((b) => b.ingest_id === ingestId);
+        const kind = (t: string) => of.find((b) => b.notification.type === t)!.notification;
+        return {
+          files: kind('ingest-files-status-notification-v1'),
+          status: kind('ingest-status-notification-v1'),
+        };
+      };
+      const mixed = await events('mixed');
+      expect(mixed.files).toEqual({
+        type: 'ingest-files-status-notification-v1',
+        success: true,
+        ingested_files: ['ok.jpg'],
+        failed_files: [{ type: 'not-an-image', file_name: 'notes.txt', reason: expect.any(String) }],
+        content_truncated: false,
+      });
+      expect(mixed.status).toEqual({ type: 'ingest-status-notification-v1', success: true });
+      const failed = await events('broken');
+      expect(failed.files).toEqual({
+        type: 'ingest-files-status-notification-v1',
+        success: false,
+        ingested_files: [],
+        failed_files: [],
+        content_truncated: false,
+        error_details: { type: 'invalid-archive', reason: 'unreadable tar: Unexpected end of data' },
+      });
+      expect(failed.status).toMatchObject({
+        success: false,
+        error_details: { type: 'invalid-archive', reason: expect.stringContaining(broken) },
+      });
+    } finally {
+      await receiver.close();
+    }
   });
 
   it('garbage that is not a tar at all fails the shard', async () => {

@@ -56,19 +56,27 @@ export async function buildTar(entries: TarEntry[]): Promise<Buffer> {
 }
 
 /**
- * A poison shard: a tar whose single entry's header declares `declaredBytes` while the archive ends
- * after `carriedBytes` of its data (no end-of-archive blocks), as a hostile or cut-short upload.
- * The header is a real ustar header with the size field rewritten and the checksum recomputed.
+ * A poison shard: a tar whose last entry's header declares `declaredBytes` while the archive ends
+ * after `carriedBytes` of its data (no end-of-archive blocks), as a hostile or cut-short upload;
+ * `before` are well-formed entries ahead of it. The header is a real ustar header with the size
+ * field rewritten and the checksum recomputed.
  */
-export async function poisonTar(name: string, declaredBytes: number, carriedBytes = 4096): Promise<Buffer> {
-  const whole = await buildTar([{ name, body: Buffer.alloc(carriedBytes, 0x5a) }]);
-  const header = Buffer.from(whole.subarray(0, 512));
+export async function poisonTar(
+  name: string,
+  declaredBytes: number,
+  carriedBytes = 4096,
+  before: TarEntry[] = [],
+): Promise<Buffer> {
+  const whole = await buildTar([...before, { name, body: Buffer.alloc(carriedBytes, 0x5a) }]);
+  // the poisoned header follows the earlier entries (their tar without its two end blocks)
+  const at = before.length ? (await buildTar(before)).length - 1024 : 0;
+  const header = Buffer.from(whole.subarray(at, at + 512));
   header.write(`${declaredBytes.toString(8).padStart(11, '0')}\0`, 124, 12, 'ascii');
   header.fill(0x20, 148, 156); // the checksum is computed with its own field as spaces
   let sum = 0;
   for (const byte of header) sum += byte;
   header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'ascii');
-  return Buffer.concat([header, whole.subarray(512, 512 + carriedBytes)]);
+  return Buffer.concat([whole.subarray(0, at), header, whole.subarray(at + 512, at + 512 + carriedBytes)]);
 }
 
 export const pathOf = (u: string) => {
@@ -250,18 +258,22 @@ export async function filesUnder(root: string): Promise<string[]> {
   return out.sort();
 }
 
-/** A webhook receiver on 127.0.0.1 that records every body (answers 200). */
+/** A webhook receiver on 127.0.0.1 that records every body and its `Authorization` (answers 200). */
 export async function startReceiver(): Promise<{
   url: string;
   bodies: Array<Record<string, any>>;
+  requests: Array<{ authorization: string | undefined; body: Record<string, any> }>;
   close(): Promise<void>;
 }> {
   const bodies: Array<Record<string, any>> = [];
+  const requests: Array<{ authorization: string | undefined; body: Record<string, any> }> = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      bodies.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      bodies.push(body);
+      requests.push({ authorization: req.headers.authorization, body });
       res.writeHead(200).end();
     });
   });
@@ -269,6 +281,7 @@ export async function startReceiver(): Promise<{
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
     bodies,
+    requests,
     close: () => new Promise((r) => server.close(() => r())),
   };
 }

@@ -77,8 +77,8 @@ export const CONFIG_SPEC: readonly ConfigEntry[] = [
   {
     name: 'VB_PUBLISHABLE_KEYS',
     default: '',
-    usedBy: 'scheduler',
-    doc: 'Comma-separated `workspace:publishableKey` pairs sent as `Authorization` on webhooks (default: `pk_<workspace>`).',
+    usedBy: 'api, scheduler',
+    doc: 'Comma-separated `workspace:publishableKey` pairs sent as `Authorization` on webhooks, overriding the default: a random secret per workspace, created once and kept in Redis (see Webhooks).',
   },
   {
     name: 'VB_URL_SIGNING_SECRET',
@@ -630,9 +630,4 @@ export function loadConfig(env: Env = process.env): Config {
     leaseTtlMs: int(env, 'VB_LEASE_TTL_MS', 15_000, 1000),
   };
   return deepFreeze(config);
-}
-
-/** The publishable key sent as `Authorization` on a workspace's webhooks (spec §4.1). */
-export function publishableKeyOf(config: Config, workspace: string): string {
-  return config.scheduler.publishableKeys.get(workspace) ?? `pk_${workspace}`;
 }
