@@ -107,8 +107,8 @@ export const CONFIG_SPEC: readonly ConfigEntry[] = [
   {
     name: 'VB_MAX_UPLOAD_BYTES',
     default: '2147483648',
-    usedBy: 'api',
-    doc: 'Largest body accepted on a signed upload URL (videos, tar shards).',
+    usedBy: 'api, scheduler',
+    doc: 'Largest body accepted on a signed upload URL (videos, tar shards), and largest video a video-reference ingest downloads.',
   },
   {
     name: 'VB_BATCH_TTL_S',
