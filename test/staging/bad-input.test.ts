@@ -360,6 +360,28 @@ describe('Data Staging refuses bad input', () => {
     }
   });
 
+  it('a shard whose tar cannot be read on any attempt fails with ingest-error instead of waiting forever', async () => {
+    await h.deps.batches.ensure('ws-a', batch, {
+      displayName: batch,
+      batchType: 'sharded-batch',
+      contentType: 'images',
+    });
+    // uploaded, but its tar is gone from the store: every attempt fails to open it
+    await h.deps.batches.putShard('ws-a', batch, {
+      shardId: 'ghost',
+      statusName: 'shard-uploaded',
+      statusType: 'info',
+      eventTimestamp: new Date().toISOString(),
+      shardObjectsCount: 0,
+      registeredAt: Date.now(),
+    });
+    await h.deps.enqueueShard('ws-a', batch, 'ghost');
+    const s = await waitShard(h, DS, batch, 'ghost');
+    expect(s).toMatchObject({ statusName: 'shard-ingest-failed', statusType: 'error' });
+    expect(s.statusMetadata.errorType).toBe('ingest-error');
+    expect(s.statusMetadata.error).toMatch(/after 2 attempts: .*ghost\.tar/);
+  });
+
   it('garbage that is not a tar at all fails the shard', async () => {
     const shardId = await uploadShard(
       h,

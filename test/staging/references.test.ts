@@ -8,6 +8,9 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import type { ObjectStore } from '@visionbatch/shared/object-store/index';
+import { QUEUE_PREFIX, REFERENCE_INGEST_QUEUE, type ReferenceIngestJob } from '@visionbatch/shared/queues';
+import { Queue } from 'bullmq';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { flushRedisTestDb, redisTestUrl, useTempDir, waitFor } from '../support/helpers.ts';
 import { jpeg, png, type StagingHarness, startReceiver, startStagingHarness } from './staging-support.ts';
@@ -393,6 +396,46 @@ describe('reference ingests', () => {
         { type: 'not-a-video', file_name: 'not-a-video.mp4', reason: expect.stringMatching(/video/) },
       ],
     });
+  });
+
+  it('an ingest whose store fails on every attempt ends with a failed ingest-status (ingest-error), not silently', async () => {
+    const broken: ObjectStore = Object.assign(Object.create(h.store), {
+      put: async () => {
+        throw new Error('store unavailable');
+      },
+    });
+    await h.startReferences({ allow: ['127.0.0.1'], concurrency: 3, store: broken });
+    const queue = new Queue<ReferenceIngestJob>(REFERENCE_INGEST_QUEUE, {
+      connection: h.redis,
+      prefix: QUEUE_PREFIX,
+    });
+    try {
+      await queue.add(
+        'ingest',
+        {
+          workspace: 'ws-a',
+          batchId: batch,
+          ingestId: 'store-down',
+          digest: 'd'.repeat(64),
+          kind: 'images',
+          references: [{ name: 'a.jpg', url: `${base}/img/a` }],
+          notificationsURL: receiver.url,
+          categories: ['ingest-status'],
+        },
+        { attempts: 2, backoff: { type: 'fixed', delay: 50 } },
+      );
+      expect((await statusOf('store-down')).notification).toEqual({
+        type: 'ingest-status-notification-v1',
+        success: false,
+        error_details: {
+          type: 'ingest-error',
+          reason: 'the ingest could not finish after 2 attempts: store unavailable',
+        },
+      });
+    } finally {
+      await queue.close();
+      await h.startReferences({ allow: ['127.0.0.1'], concurrency: 3 });
+    }
   });
 
   it('invalid bodies are 400s naming the field', async () => {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { VideoProbe } from '@visionbatch/shared/batches-repo';
 import { createLogger } from '@visionbatch/shared/logger';
 import { createMetricsRegistry } from '@visionbatch/shared/metrics';
-import type { ObjectStoreConfig } from '@visionbatch/shared/object-store/index';
+import type { ObjectStore, ObjectStoreConfig } from '@visionbatch/shared/object-store/index';
 import { INGEST_QUEUE, QUEUE_PREFIX, type ShardIngestJob } from '@visionbatch/shared/queues';
 import { WorkspaceWebhookSecrets } from '@visionbatch/shared/webhook-auth';
 import { Queue } from 'bullmq';
@@ -145,6 +145,8 @@ export interface StagingHarness extends AppHarness {
     resolve?: Resolver;
     concurrency?: number;
     probeVideo?: (file: string) => Promise<VideoProbe>;
+    /** another store than the api's (e.g. one that fails) */
+    store?: ObjectStore;
   }): Promise<void>;
   /** The webhook secrets the ingest workers sign with (the scheduler's). */
   webhookAuth: WorkspaceWebhookSecrets;
@@ -207,7 +209,7 @@ export async function startStagingHarness(opts: {
     await refWorker?.close();
     refWorker = startReferenceIngestWorker({
       connection: h.redis,
-      store: h.store,
+      store: o.store ?? h.store,
       batches: h.deps.batches,
       notifier,
       clock: h.clock,

@@ -412,8 +412,18 @@ export function startReferenceIngestWorker(d: ReferenceIngestDeps): Worker<Refer
       const job = bull.data;
       try {
         await run(job);
-      } catch (err) {
-        if (!(err instanceof IngestFailure)) throw err;
+      } catch (caught) {
+        // Infrastructure errors (Redis, the store) are retried; on the last attempt the ingest
+        // fails as a whole, with a reason, rather than silently.
+        const lastAttempt = bull.attemptsMade + 1 >= (bull.opts.attempts ?? 1);
+        if (!(caught instanceof IngestFailure) && !lastAttempt) throw caught;
+        const err =
+          caught instanceof IngestFailure
+            ? caught
+            : new IngestFailure(
+                'ingest-error',
+                `the ingest could not finish after ${bull.attemptsMade + 1} attempts: ${(caught as Error).message}`,
+              );
         d.logger.warn(
           { batchId: job.batchId, ingestId: job.ingestId, type: err.type, reason: err.message },
           'reference ingest failed',
