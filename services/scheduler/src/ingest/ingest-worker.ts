@@ -53,7 +53,6 @@ export function startIngestWorker(d: IngestDeps): Worker<ShardIngestJob> {
           {
             store: d.store,
             batches: d.batches,
-            clock: d.clock,
             maxImageBytes: d.maxImageBytes,
             ...d.deadlines,
           },

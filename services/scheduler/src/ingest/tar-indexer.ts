@@ -11,7 +11,6 @@ import {
   InvalidObjectKeyError,
   type ObjectStore,
 } from '@visionbatch/shared/object-store/index';
-import type { Clock } from '@visionbatch/shared/time';
 import { IMAGE_EXTENSIONS } from '@visionbatch/shared/wire/data-staging';
 import tar from 'tar-stream';
 
@@ -42,7 +41,6 @@ export type ShardIndexResult =
 export interface ShardIndexDeps {
   store: ObjectStore;
   batches: BatchesRepo;
-  clock: Clock;
   maxImageBytes: number;
   /** total deadline of each object-store call (open the tar, store one file) */
   storeCallMs: number;
