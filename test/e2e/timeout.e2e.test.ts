@@ -71,7 +71,7 @@ describe('processing timeout', () => {
     expect(entry).toMatchObject({ severity: 'error', reportingModule: 'scheduler' });
     const processing = (await stages(stack, 'too-slow')).find((s) => s.processingStageName === 'processing');
     expect(processing.statusType).toBe('error');
-    // the job webhook (spec §4.3) arrives once, with the publishable key
+    // the job webhook (spec §4.3) arrives once, with the workspace's webhook secret
     await waitFor(() => hooks.length > 0, { timeoutMs: 20_000, message: 'job webhook' });
     expect(hooks).toHaveLength(1);
     expect(hooks[0].body).toMatchObject({
@@ -81,6 +81,7 @@ describe('processing timeout', () => {
       delivery_attempt: 1,
     });
     expect(hooks[0].body.event_id).toMatch(/^[0-9a-f-]{36}$/);
-    expect(hooks[0].headers.authorization).toBe(`pk_${stack.workspace}`);
+    const secret = await stack.call('GET', `/visionbatch/v1/${stack.workspace}/webhook-secret`);
+    expect(hooks[0].headers.authorization).toBe(secret.json.authorization);
   });
 });

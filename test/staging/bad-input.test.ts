@@ -6,13 +6,15 @@ import { mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { imageForm } from '../api/app-harness.ts';
-import { flushRedisTestDb, redisTestUrl, useTempDir } from '../support/helpers.ts';
+import { flushRedisTestDb, redisTestUrl, useTempDir, waitFor } from '../support/helpers.ts';
 import {
   buildTar,
   filesUnder,
   jpeg,
   png,
+  poisonTar,
   type StagingHarness,
+  startReceiver,
   startStagingHarness,
   uploadShard,
   waitShard,
@@ -248,12 +250,136 @@ describe('Data Staging refuses bad input', () => {
     const shardId = await uploadShard(h, DS, batch, cut);
     const s = await waitShard(h, DS, batch, shardId);
     expect(s).toMatchObject({ statusName: 'shard-ingest-failed', statusType: 'error', shardObjectsCount: 0 });
+    expect(s.statusMetadata.errorType).toBe('invalid-archive');
     expect(s.statusMetadata.error).toMatch(/tar|shard/i);
     expect(await listed()).toEqual([]);
     expect((await get('/count')).json().count).toBe(0);
     await expectStoreHoldsOnly([]);
     // the uploaded tar itself is removed too
     expect((await storeKeys()).filter((k) => k.includes(shardId))).toEqual([]);
+  });
+
+  it('names the object store refuses are failed files; the good images beside them are ingested', async () => {
+    const multibyte = `${'é'.repeat(100)}.jpg`; // 104 characters, 204 bytes
+    const bad = [
+      '.vb-meta.x.jpg',
+      '.vb-tmp.x.jpg',
+      `${'a'.repeat(197)}.jpg`,
+      `${'b'.repeat(251)}.jpg`,
+      multibyte,
+    ];
+    const s = await ingest([
+      { name: 'good-1.jpg', body: jpeg(1) },
+      ...bad.map((name) => ({ name, body: jpeg(2) })),
+      { name: 'good-2.png', body: png() },
+    ]);
+    expect(s).toMatchObject({ statusName: 'shard-ingested', statusType: 'success', shardObjectsCount: 2 });
+    expect(failedTypes(s)).toEqual(Object.fromEntries(bad.map((n) => [n, 'invalid-file-name'])));
+    const reasons = Object.fromEntries(
+      (s.statusMetadata.failedFiles as Array<{ file_name: string; reason: string }>).map((f) => [
+        f.file_name,
+        f.reason,
+      ]),
+    );
+    expect(reasons['.vb-meta.x.jpg']).toContain('reserved ".vb-"');
+    expect(reasons[multibyte]).toContain('longer than 200 bytes');
+    expect(await listed()).toEqual(['good-1.jpg', 'good-2.png']);
+    await expectStoreHoldsOnly(['good-1.jpg', 'good-2.png']);
+  });
+
+  it('poison shards (an entry declaring 200 MB carrying 4 KB, a cut-short ../x.jpg) fail with a reason; the next shard is indexed', async () => {
+    for (const name of ['big.jpg', '../x.jpg']) {
+      const shardId = await uploadShard(h, DS, batch, await poisonTar(name, 200_000_000, 4096));
+      const s = await waitShard(h, DS, batch, shardId);
+      expect(s).toMatchObject({
+        statusName: 'shard-ingest-failed',
+        statusType: 'error',
+        shardObjectsCount: 0,
+      });
+      expect(s.statusMetadata).toEqual({
+        errorType: 'invalid-archive',
+        error: 'unreadable tar: Unexpected end of data',
+      });
+    }
+    const s = await ingest([{ name: 'after.jpg', body: jpeg() }]);
+    expect(s).toMatchObject({ statusName: 'shard-ingested', shardObjectsCount: 1 });
+    expect(await listed()).toEqual(['after.jpg']);
+    await expectStoreHoldsOnly(['after.jpg']);
+  });
+
+  it('files-status: success for a processed shard with failures listed, false only for a shard that could not be processed', async () => {
+    const receiver = await startReceiver();
+    try {
+      const config = (ingestId: string) => ({
+        name: 'notification_config.json',
+        body: JSON.stringify({ ingestId, notificationsURL: receiver.url }),
+      });
+      await ingest([config('mixed'), { name: 'ok.jpg', body: jpeg() }, { name: 'notes.txt', body: 'text' }]);
+      const broken = await uploadShard(
+        h,
+        DS,
+        batch,
+        await poisonTar('cut.jpg', 200_000_000, 4096, [config('broken')]),
+      );
+      await waitShard(h, DS, batch, broken);
+      const events = async (ingestId: string) => {
+        await waitFor(() => receiver.bodies.filter((b) => b.ingest_id === ingestId).length === 2, {
+          message: `both events of ${ingestId}`,
+        });
+        const of = receiver.bodies.filter((b) => b.ingest_id === ingestId);
+        const kind = (t: string) => of.find((b) => b.notification.type === t)!.notification;
+        return {
+          files: kind('ingest-files-status-notification-v1'),
+          status: kind('ingest-status-notification-v1'),
+        };
+      };
+      const mixed = await events('mixed');
+      expect(mixed.files).toEqual({
+        type: 'ingest-files-status-notification-v1',
+        success: true,
+        ingested_files: ['ok.jpg'],
+        failed_files: [{ type: 'not-an-image', file_name: 'notes.txt', reason: expect.any(String) }],
+        content_truncated: false,
+      });
+      expect(mixed.status).toEqual({ type: 'ingest-status-notification-v1', success: true });
+      const failed = await events('broken');
+      expect(failed.files).toEqual({
+        type: 'ingest-files-status-notification-v1',
+        success: false,
+        ingested_files: [],
+        failed_files: [],
+        content_truncated: false,
+        error_details: { type: 'invalid-archive', reason: 'unreadable tar: Unexpected end of data' },
+      });
+      expect(failed.status).toMatchObject({
+        success: false,
+        error_details: { type: 'invalid-archive', reason: expect.stringContaining(broken) },
+      });
+    } finally {
+      await receiver.close();
+    }
+  });
+
+  it('a shard whose tar cannot be read on any attempt fails with ingest-error instead of waiting forever', async () => {
+    await h.deps.batches.ensure('ws-a', batch, {
+      displayName: batch,
+      batchType: 'sharded-batch',
+      contentType: 'images',
+    });
+    // uploaded, but its tar is gone from the store: every attempt fails to open it
+    await h.deps.batches.putShard('ws-a', batch, {
+      shardId: 'ghost',
+      statusName: 'shard-uploaded',
+      statusType: 'info',
+      eventTimestamp: new Date().toISOString(),
+      shardObjectsCount: 0,
+      registeredAt: Date.now(),
+    });
+    await h.deps.enqueueShard('ws-a', batch, 'ghost');
+    const s = await waitShard(h, DS, batch, 'ghost');
+    expect(s).toMatchObject({ statusName: 'shard-ingest-failed', statusType: 'error' });
+    expect(s.statusMetadata.errorType).toBe('ingest-error');
+    expect(s.statusMetadata.error).toMatch(/after 2 attempts: .*ghost\.tar/);
   });
 
   it('garbage that is not a tar at all fails the shard', async () => {

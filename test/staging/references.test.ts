@@ -2,12 +2,20 @@
  * Reference ingests (spec §2.11, §2.12, §4.2): the api records the request, the scheduler's worker
  * downloads in the background through the SSRF guard with bounded concurrency and retries.
  */
+import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { ObjectStore } from '@visionbatch/shared/object-store/index';
+import { QUEUE_PREFIX, REFERENCE_INGEST_QUEUE, type ReferenceIngestJob } from '@visionbatch/shared/queues';
+import { Queue } from 'bullmq';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { flushRedisTestDb, redisTestUrl, useTempDir, waitFor } from '../support/helpers.ts';
 import { jpeg, png, type StagingHarness, startReceiver, startStagingHarness } from './staging-support.ts';
 
+const execFileAsync = promisify(execFile);
 const DS = '/data-staging/v1/external/ws-a';
 const MAX_IMAGE = 32 * 1024;
 
@@ -21,9 +29,17 @@ describe('reference ingests', () => {
   let maxInFlight = 0;
   let n = 0;
   let batch: string;
+  /** A real 1 s, 10 fps, 64×48 H.264 clip. */
+  let clip: Buffer;
 
   beforeAll(async () => {
     await flushRedisTestDb();
+    const clipPath = path.join(await useTempDir(), 'clip.mp4');
+    await execFileAsync('ffmpeg', [
+      ...['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=64x48:rate=10:duration=1'],
+      ...['-c:v', 'libx264', '-pix_fmt', 'yuv420p', clipPath],
+    ]);
+    clip = await readFile(clipPath);
     files = http.createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://x');
       const p = url.pathname;
@@ -40,6 +56,7 @@ describe('reference ingests', () => {
       };
       if (p.startsWith('/img/')) return done(200, jpeg(p.length % 200));
       if (p === '/png') return done(200, png());
+      if (p === '/clip.mp4') return done(200, clip);
       if (p === '/text') return done(200, 'plain text, not an image');
       if (p === '/big') return done(200, jpeg(1, MAX_IMAGE + 1));
       if (p === '/to-private') return done(302, '', { location: 'http://10.0.0.9/a.jpg' });
@@ -140,6 +157,8 @@ describe('reference ingests', () => {
       (b) => b.notification.type === 'ingest-files-status-notification-v1',
     )!;
     expect(filesEvt.shard_id).toBe(body.shardIds[0]);
+    // the shard was processed: success, with its failures listed (spec §4.2's example)
+    expect(filesEvt.notification.success).toBe(true);
     expect(filesEvt.notification.ingested_files.sort()).toEqual([
       'a.jpg',
       'b.png',
@@ -336,12 +355,16 @@ describe('reference ingests', () => {
     );
   });
 
-  it('video references make a simple batch of videos without shards', async () => {
+  it('video references make a simple batch of videos without shards, probed once at ingest', async () => {
     const res = await post(
       {
-        videoReferences: [{ name: 'clip.mp4', url: `${base}/img/clip` }],
+        videoReferences: [
+          { name: 'clip.mp4', url: `${base}/clip.mp4` },
+          { name: 'not-a-video.mp4', url: `${base}/img/not-a-video` },
+        ],
         ingestId: 'vid-1',
         notificationsURL: receiver.url,
+        notificationCategories: ['ingest-status', 'files-status'],
       },
       'video',
     );
@@ -353,6 +376,66 @@ describe('reference ingests', () => {
     expect((await listed()).map((f: any) => [f.fileName, f.contentType, f.shardId])).toEqual([
       ['clip.mp4', 'videos', undefined],
     ]);
+    // the probe is stored with the file's record, so planning never downloads the video again
+    expect(await h.deps.batches.getVideoProbe('ws-a', batch, '', 'clip.mp4')).toEqual({
+      width: 64,
+      height: 48,
+      fps: { num: 10, den: 1 },
+      frameCount: 10,
+      durationSec: 1,
+    });
+    const stored = await h.store.getBuffer(`ws/ws-a/batches/${batch}/_/clip.mp4`);
+    expect(Buffer.compare(stored, clip)).toBe(0);
+    const filesEvt = eventsOf('vid-1').find(
+      (b) => b.notification.type === 'ingest-files-status-notification-v1',
+    )!;
+    expect(filesEvt.notification).toMatchObject({
+      success: true,
+      ingested_files: ['clip.mp4'],
+      failed_files: [
+        { type: 'not-a-video', file_name: 'not-a-video.mp4', reason: expect.stringMatching(/video/) },
+      ],
+    });
+  });
+
+  it('an ingest whose store fails on every attempt ends with a failed ingest-status (ingest-error), not silently', async () => {
+    const broken: ObjectStore = Object.assign(Object.create(h.store), {
+      put: async () => {
+        throw new Error('store unavailable');
+      },
+    });
+    await h.startReferences({ allow: ['127.0.0.1'], concurrency: 3, store: broken });
+    const queue = new Queue<ReferenceIngestJob>(REFERENCE_INGEST_QUEUE, {
+      connection: h.redis,
+      prefix: QUEUE_PREFIX,
+    });
+    try {
+      await queue.add(
+        'ingest',
+        {
+          workspace: 'ws-a',
+          batchId: batch,
+          ingestId: 'store-down',
+          digest: 'd'.repeat(64),
+          kind: 'images',
+          references: [{ name: 'a.jpg', url: `${base}/img/a` }],
+          notificationsURL: receiver.url,
+          categories: ['ingest-status'],
+        },
+        { attempts: 2, backoff: { type: 'fixed', delay: 50 } },
+      );
+      expect((await statusOf('store-down')).notification).toEqual({
+        type: 'ingest-status-notification-v1',
+        success: false,
+        error_details: {
+          type: 'ingest-error',
+          reason: 'the ingest could not finish after 2 attempts: store unavailable',
+        },
+      });
+    } finally {
+      await queue.close();
+      await h.startReferences({ allow: ['127.0.0.1'], concurrency: 3 });
+    }
   });
 
   it('invalid bodies are 400s naming the field', async () => {

@@ -2,10 +2,12 @@ import { readdir } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
+import type { VideoProbe } from '@visionbatch/shared/batches-repo';
 import { createLogger } from '@visionbatch/shared/logger';
 import { createMetricsRegistry } from '@visionbatch/shared/metrics';
-import type { ObjectStoreConfig } from '@visionbatch/shared/object-store/index';
+import type { ObjectStore, ObjectStoreConfig } from '@visionbatch/shared/object-store/index';
 import { INGEST_QUEUE, QUEUE_PREFIX, type ShardIngestJob } from '@visionbatch/shared/queues';
+import { WorkspaceWebhookSecrets } from '@visionbatch/shared/webhook-auth';
 import { Queue } from 'bullmq';
 import { Counter } from 'prom-client';
 import tar from 'tar-stream';
@@ -51,6 +53,30 @@ export async function buildTar(entries: TarEntry[]): Promise<Buffer> {
   pack.finalize();
   await done;
   return Buffer.concat(chunks);
+}
+
+/**
+ * A poison shard: a tar whose last entry's header declares `declaredBytes` while the archive ends
+ * after `carriedBytes` of its data (no end-of-archive blocks), as a hostile or cut-short upload;
+ * `before` are well-formed entries ahead of it. The header is a real ustar header with the size
+ * field rewritten and the checksum recomputed.
+ */
+export async function poisonTar(
+  name: string,
+  declaredBytes: number,
+  carriedBytes = 4096,
+  before: TarEntry[] = [],
+): Promise<Buffer> {
+  const whole = await buildTar([...before, { name, body: Buffer.alloc(carriedBytes, 0x5a) }]);
+  // the poisoned header follows the earlier entries (their tar without its two end blocks)
+  const at = before.length ? (await buildTar(before)).length - 1024 : 0;
+  const header = Buffer.from(whole.subarray(at, at + 512));
+  header.write(`${declaredBytes.toString(8).padStart(11, '0')}\0`, 124, 12, 'ascii');
+  header.fill(0x20, 148, 156); // the checksum is computed with its own field as spaces
+  let sum = 0;
+  for (const byte of header) sum += byte;
+  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'ascii');
+  return Buffer.concat([whole.subarray(0, at), header, whole.subarray(at + 512, at + 512 + carriedBytes)]);
 }
 
 export const pathOf = (u: string) => {
@@ -114,7 +140,16 @@ export interface StagingHarness extends AppHarness {
   /** Stops the tar-shard worker, the reference worker and the notifier. */
   stopIngest(): Promise<void>;
   /** (Re)starts the reference-ingest worker with this allowlist (and DNS answers, for tests). */
-  startReferences(opts: { allow?: string[]; resolve?: Resolver; concurrency?: number }): Promise<void>;
+  startReferences(opts: {
+    allow?: string[];
+    resolve?: Resolver;
+    concurrency?: number;
+    probeVideo?: (file: string) => Promise<VideoProbe>;
+    /** another store than the api's (e.g. one that fails) */
+    store?: ObjectStore;
+  }): Promise<void>;
+  /** The webhook secrets the ingest workers sign with (the scheduler's). */
+  webhookAuth: WorkspaceWebhookSecrets;
 }
 
 /**
@@ -142,6 +177,8 @@ export async function startStagingHarness(opts: {
     );
   };
   const metrics = createMetricsRegistry('staging-test');
+  const webhookAuth = new WorkspaceWebhookSecrets(h.redis, h.config.scheduler.publishableKeys);
+  const deadlines = h.config.scheduler.deadlines;
   const notifier = new Notifier(
     h.redis,
     silentLogger,
@@ -158,7 +195,8 @@ export async function startStagingHarness(opts: {
     clock: h.clock,
     logger: silentLogger,
     maxImageBytes: h.config.limits.maxImageBytes,
-    publishableKey: (ws) => `pk_${ws}`,
+    webhookAuth,
+    deadlines,
     indexedFiles: new Counter({
       name: 'vb_t_indexed',
       help: 'x',
@@ -171,7 +209,7 @@ export async function startStagingHarness(opts: {
     await refWorker?.close();
     refWorker = startReferenceIngestWorker({
       connection: h.redis,
-      store: h.store,
+      store: o.store ?? h.store,
       batches: h.deps.batches,
       notifier,
       clock: h.clock,
@@ -179,7 +217,10 @@ export async function startStagingHarness(opts: {
       allow: new UrlAllowlist(o.allow ?? []),
       concurrency: o.concurrency ?? 4,
       maxImageBytes: h.config.limits.maxImageBytes,
-      publishableKey: (ws) => `pk_${ws}`,
+      maxVideoBytes: h.config.api.maxUploadBytes,
+      webhookAuth,
+      deadlines,
+      probeVideo: o.probeVideo,
       resolve: o.resolve,
       retryDelayMs: 20,
     });
@@ -197,6 +238,7 @@ export async function startStagingHarness(opts: {
   return Object.assign(h, {
     stopIngest,
     startReferences,
+    webhookAuth,
     close: async () => {
       await stopIngest();
       await close();
@@ -218,18 +260,22 @@ export async function filesUnder(root: string): Promise<string[]> {
   return out.sort();
 }
 
-/** A webhook receiver on 127.0.0.1 that records every body (answers 200). */
+/** A webhook receiver on 127.0.0.1 that records every body and its `Authorization` (answers 200). */
 export async function startReceiver(): Promise<{
   url: string;
   bodies: Array<Record<string, any>>;
+  requests: Array<{ authorization: string | undefined; body: Record<string, any> }>;
   close(): Promise<void>;
 }> {
   const bodies: Array<Record<string, any>> = [];
+  const requests: Array<{ authorization: string | undefined; body: Record<string, any> }> = [];
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      bodies.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      bodies.push(body);
+      requests.push({ authorization: req.headers.authorization, body });
       res.writeHead(200).end();
     });
   });
@@ -237,6 +283,7 @@ export async function startReceiver(): Promise<{
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
     bodies,
+    requests,
     close: () => new Promise((r) => server.close(() => r())),
   };
 }

@@ -29,6 +29,7 @@ import {
 import { stackDown, stackStatus, stackUp } from './stack.ts';
 import { createBatchOfImages } from './upload-images.ts';
 import { createBatchOfVideos } from './upload-videos.ts';
+import { webhookSecret } from './webhooks.ts';
 
 /**
  * Roboflow's CLI has multi-letter short options (`-bn`, `-pn`, …), which commander cannot declare;
@@ -494,6 +495,21 @@ export function buildProgram(ctx: Ctx = { exitCode: 0 }): Command {
   md.command('delete')
     .requiredOption('--model-id <project/version>', 'model id')
     .action(action(ctx, async (o, c) => printJson(await deleteModel(c, o.modelId))));
+
+  const hooks = program.command('webhooks').description('webhooks of the workspace');
+  hooks
+    .command('secret')
+    .description(
+      'print the Authorization value every webhook of the workspace carries (check it in your receiver)',
+    )
+    .option('--json', 'print workspace, authorization and source as JSON', false)
+    .action(
+      action(ctx, async (o, c) => {
+        const secret = await webhookSecret(c);
+        if (o.json) printJson(secret);
+        else process.stdout.write(`${secret.authorization}\n`);
+      }),
+    );
 
   // Every subcommand inherits exitOverride, so commander errors come back to runCli.
   const override = (cmd: Command) => {

@@ -15,12 +15,28 @@ export interface BatchRecord {
   expiresAt: number;
 }
 
+/**
+ * What ffprobe says about a staged video, probed once (at ingest, or by the first job that plans
+ * it) and kept with the file's record, so that planning never downloads a whole video again.
+ */
+export interface VideoProbe {
+  width: number;
+  height: number;
+  /** declared frame rate as an exact fraction */
+  fps: { num: number; den: number };
+  /** frames in the stream when the container says, else null */
+  frameCount: number | null;
+  durationSec: number | null;
+}
+
 /** One file of a batch as stored (its object key is derived from the names). */
 export interface FileRecord {
   contentType: string;
   size: number;
   shardId?: string;
   nestedContentType?: string;
+  /** videos: the stored probe */
+  video?: VideoProbe;
 }
 
 /** A tar shard of a sharded batch (ShardDetails on the wire, plus internal fields). */
@@ -155,6 +171,31 @@ export class BatchesRepo {
   async getFile(ws: string, batchId: string, part: string, name: string): Promise<FileRecord | null> {
     const v = await this.redis.hget(keys.batchFileMeta(ws, batchId, part), name);
     return v ? (JSON.parse(v) as FileRecord) : null;
+  }
+
+  /** The stored probe of a staged video, or null when it was never probed (or is no file). */
+  async getVideoProbe(ws: string, batchId: string, part: string, name: string): Promise<VideoProbe | null> {
+    return (await this.getFile(ws, batchId, part, name))?.video ?? null;
+  }
+
+  /** Stores a video's probe with its file record (a no-op when the file is gone). */
+  async setVideoProbe(
+    ws: string,
+    batchId: string,
+    part: string,
+    name: string,
+    video: VideoProbe,
+  ): Promise<void> {
+    const rec = await this.getFile(ws, batchId, part, name);
+    if (!rec) return;
+    // Only while the record exists: a batch purged meanwhile must not get its hash back.
+    await this.redis.eval(
+      "if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end",
+      1,
+      keys.batchFileMeta(ws, batchId, part),
+      name,
+      JSON.stringify({ ...rec, video }),
+    );
   }
 
   async hasFile(ws: string, batchId: string, part: string, name: string): Promise<boolean> {

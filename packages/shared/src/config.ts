@@ -77,8 +77,8 @@ export const CONFIG_SPEC: readonly ConfigEntry[] = [
   {
     name: 'VB_PUBLISHABLE_KEYS',
     default: '',
-    usedBy: 'scheduler',
-    doc: 'Comma-separated `workspace:publishableKey` pairs sent as `Authorization` on webhooks (default: `pk_<workspace>`).',
+    usedBy: 'api, scheduler',
+    doc: 'Comma-separated `workspace:publishableKey` pairs sent as `Authorization` on webhooks, overriding the default: a random secret per workspace, created once and kept in Redis (see Webhooks).',
   },
   {
     name: 'VB_URL_SIGNING_SECRET',
@@ -107,8 +107,8 @@ export const CONFIG_SPEC: readonly ConfigEntry[] = [
   {
     name: 'VB_MAX_UPLOAD_BYTES',
     default: '2147483648',
-    usedBy: 'api',
-    doc: 'Largest body accepted on a signed upload URL (videos, tar shards).',
+    usedBy: 'api, scheduler',
+    doc: 'Largest body accepted on a signed upload URL (videos, tar shards), and largest video a video-reference ingest downloads.',
   },
   {
     name: 'VB_BATCH_TTL_S',
@@ -127,6 +127,36 @@ export const CONFIG_SPEC: readonly ConfigEntry[] = [
     default: '8',
     usedBy: 'scheduler',
     doc: 'Parallel downloads per reference ingest.',
+  },
+  {
+    name: 'VB_DOWNLOAD_DEADLINE_S',
+    default: '600',
+    usedBy: 'scheduler',
+    doc: 'Total time a reference download may take (references file, image or video, redirects included; a server trickling bytes is cut off here). Videos stream to a temp file and the store, never whole in memory.',
+  },
+  {
+    name: 'VB_DNS_TIMEOUT_MS',
+    default: '5000',
+    usedBy: 'scheduler',
+    doc: 'Total time a DNS lookup of a reference-download or webhook host may take.',
+  },
+  {
+    name: 'VB_WEBHOOK_DEADLINE_S',
+    default: '10',
+    usedBy: 'scheduler',
+    doc: 'Total time of one webhook delivery attempt (DNS, connect, request, response); past it the attempt counts as an error and is retried.',
+  },
+  {
+    name: 'VB_STORE_DEADLINE_S',
+    default: '120',
+    usedBy: 'scheduler',
+    doc: 'Total time of each object-store call made by the ingest (store one file, open or delete a shard), a staged video streamed to the store excepted (VB_DOWNLOAD_DEADLINE_S covers it).',
+  },
+  {
+    name: 'VB_SHARD_INDEX_DEADLINE_S',
+    default: '900',
+    usedBy: 'scheduler',
+    doc: 'Total time to index one uploaded tar shard (reading it from the store and storing its files); past it the shard fails with `ingest-timeout`.',
   },
   {
     name: 'VB_BATCH_GC_INTERVAL_S',
@@ -413,6 +443,8 @@ export interface Config {
     publishableKeys: ReadonlyMap<string, string>;
     urlAllowlist: readonly string[];
     referenceConcurrency: number;
+    /** total deadlines of the ingest's outbound calls, ms */
+    deadlines: IngestDeadlines;
   };
   worker: {
     httpPort: number;
@@ -449,6 +481,15 @@ export interface LifecycleConfig {
   maxLogLines: number;
   /** test-only fault points (VB_FAULT_POINTS) */
   faultPoints: string[];
+}
+
+/** Total deadlines (ms) of the scheduler's outbound calls on the ingest side. */
+export interface IngestDeadlines {
+  downloadMs: number;
+  dnsMs: number;
+  webhookMs: number;
+  storeCallMs: number;
+  shardIndexMs: number;
 }
 
 /** Pool limits of the autoscaler. */
@@ -658,6 +699,13 @@ export function loadConfig(env: Env = process.env): Config {
       publishableKeys: pairs(env, 'VB_PUBLISHABLE_KEYS', '', 'workspace:key'),
       urlAllowlist: list(env, 'VB_URL_ALLOWLIST'),
       referenceConcurrency: int(env, 'VB_REFERENCE_CONCURRENCY', 8, 1, 64),
+      deadlines: {
+        downloadMs: int(env, 'VB_DOWNLOAD_DEADLINE_S', 600, 1) * 1000,
+        dnsMs: int(env, 'VB_DNS_TIMEOUT_MS', 5000, 1),
+        webhookMs: int(env, 'VB_WEBHOOK_DEADLINE_S', 10, 1) * 1000,
+        storeCallMs: int(env, 'VB_STORE_DEADLINE_S', 120, 1) * 1000,
+        shardIndexMs: int(env, 'VB_SHARD_INDEX_DEADLINE_S', 900, 1) * 1000,
+      },
     },
     worker: {
       httpPort: int(env, 'VB_WORKER_HTTP_PORT', 8082, 0, 65535),
@@ -691,9 +739,4 @@ export function loadConfig(env: Env = process.env): Config {
       'set both VB_SCHEDULER_TLS_CERT and VB_SCHEDULER_TLS_KEY, or neither',
     );
   return deepFreeze(config);
-}
-
-/** The publishable key sent as `Authorization` on a workspace's webhooks (spec §4.1). */
-export function publishableKeyOf(config: Config, workspace: string): string {
-  return config.scheduler.publishableKeys.get(workspace) ?? `pk_${workspace}`;
 }

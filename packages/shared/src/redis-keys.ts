@@ -26,6 +26,9 @@ export const keys = {
   /** zset: `ws/batchId` by expiry time, for the garbage collector */
   batchExpiry: () => k('batch-expiry'),
 
+  /** string: the workspace's webhook `Authorization` secret, created once (SET NX) */
+  webhookSecret: (ws: string) => k('webhook-secret', ws),
+
   /** string: JSON workflow definition */
   workflow: (ws: string, id: string) => k('workflow', ws, id),
   workflowIndex: (ws: string) => k('workflows', ws),

@@ -10,6 +10,7 @@ import { healthRoutes } from './routes/health.ts';
 import { registryRoutes } from './routes/registry.ts';
 import { rootRoutes } from './routes/root.ts';
 import { signedRoutes } from './routes/signed.ts';
+import { webhookSecretRoutes } from './routes/webhook-secret.ts';
 
 /** A route as registered (for the auth coverage test). */
 export interface RegisteredRoute {
@@ -80,5 +81,6 @@ export async function buildApp(
   batchProcessingRoutes(app, deps);
   registryRoutes(app, deps, validateWorkflow);
   signedRoutes(app, deps);
+  webhookSecretRoutes(app, deps);
   return app;
 }

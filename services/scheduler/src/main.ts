@@ -1,5 +1,5 @@
 import { BatchesRepo } from '@visionbatch/shared/batches-repo';
-import { loadConfig, publishableKeyOf } from '@visionbatch/shared/config';
+import { loadConfig } from '@visionbatch/shared/config';
 import { controlPlaneCredentials, startSchedulerServer } from '@visionbatch/shared/grpc';
 import { JobsRepo } from '@visionbatch/shared/jobs-repo';
 import { createLogger } from '@visionbatch/shared/logger';
@@ -8,6 +8,7 @@ import { createObjectStore } from '@visionbatch/shared/object-store/index';
 import { startOpsServer } from '@visionbatch/shared/ops-server';
 import { createRedis } from '@visionbatch/shared/redis';
 import { systemClock } from '@visionbatch/shared/time';
+import { WorkspaceWebhookSecrets } from '@visionbatch/shared/webhook-auth';
 import { Counter, Gauge } from 'prom-client';
 import { type Actuator, StaticActuator } from './autoscaler/actuator.ts';
 import { Autoscaler } from './autoscaler/autoscaler.ts';
@@ -78,9 +79,12 @@ const faults = new FaultPoints(config.lifecycle.faultPoints);
 const leader = new LeaderLease(redis, config.lifecycle.replicaId, config.lifecycle.leaderTtlMs, logger);
 const queues = new JobQueues(redis);
 const urlAllowlist = new UrlAllowlist(config.scheduler.urlAllowlist);
-const notifier = new Notifier(redis, logger, webhookDeliveries, urlAllowlist);
+const notifier = new Notifier(redis, logger, webhookDeliveries, urlAllowlist, {
+  deadlineMs: config.scheduler.deadlines.webhookMs,
+  dnsTimeoutMs: config.scheduler.deadlines.dnsMs,
+});
 const batches = new BatchesRepo(redis, systemClock, config.limits.batchTtlMs);
-const publishableKey = (ws: string) => publishableKeyOf(config, ws);
+const webhookAuth = new WorkspaceWebhookSecrets(redis, config.scheduler.publishableKeys);
 const leaderToken = () => leader.current;
 const planner = new Planner({
   config,
@@ -98,14 +102,19 @@ const planner = new Planner({
       (await leases.liveMachines(pool, config.leaseTtlMs)).length,
     ),
   segments: (ws, input, name) =>
-    videoSegments({ store, logger, segmentSeconds: config.limits.videoSegmentSeconds }, ws, input, name),
+    videoSegments(
+      { store, batches, logger, segmentSeconds: config.limits.videoSegmentSeconds },
+      ws,
+      input,
+      name,
+    ),
 });
 const driver = new JobDriver({ jobs, queues, planner, clock: systemClock, logger, faults, leaderToken });
 const reaper = new OutboxReaper({
   redis,
   queues,
   notifier,
-  webhookAuthorization: async (ws) => publishableKey(ws),
+  webhookAuthorization: (ws) => webhookAuth.authorizationFor(ws),
   clock: systemClock,
   logger,
   faults,
@@ -200,8 +209,9 @@ const ingest = startIngestWorker({
   clock: systemClock,
   logger,
   maxImageBytes: config.limits.maxImageBytes,
-  publishableKey,
+  webhookAuth,
   indexedFiles,
+  deadlines: config.scheduler.deadlines,
 });
 const referenceIngest = startReferenceIngestWorker({
   connection: redis,
@@ -213,7 +223,9 @@ const referenceIngest = startReferenceIngestWorker({
   allow: urlAllowlist,
   concurrency: config.scheduler.referenceConcurrency,
   maxImageBytes: config.limits.maxImageBytes,
-  publishableKey,
+  maxVideoBytes: config.api.maxUploadBytes,
+  webhookAuth,
+  deadlines: config.scheduler.deadlines,
 });
 leader.start();
 const loops = startLeaderLoops({

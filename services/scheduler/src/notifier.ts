@@ -19,6 +19,15 @@ const DEDUPE_WINDOW_S = 7 * 24 * 3600;
 /** Attempts per webhook, with exponential back-off from 1 s (spec §4.1: up to 5). */
 export const WEBHOOK_ATTEMPTS = 5;
 
+/** Deadlines of a delivery attempt (VB_WEBHOOK_DEADLINE_S, VB_DNS_TIMEOUT_MS). */
+export interface NotifierOptions {
+  /** total time of one attempt: DNS, connect, request, response headers (spec §4.1: 10 s) */
+  deadlineMs?: number;
+  dnsTimeoutMs?: number;
+  /** for tests: DNS answers */
+  resolve?: Resolver;
+}
+
 /**
  * Durable webhook delivery: each event is a BullMQ job, so a scheduler restart loses nothing;
  * retries keep the same `event_id` and count `delivery_attempt` up. Deliveries go through the
@@ -34,8 +43,7 @@ export class Notifier {
     private readonly logger: Logger,
     private readonly deliveries: Counter<'outcome'>,
     private readonly allow: UrlAllowlist,
-    private readonly timeoutMs = 10_000,
-    private readonly resolve?: Resolver,
+    private readonly opts: NotifierOptions = {},
   ) {
     this.queue = new Queue(QUEUE, { connection, prefix: QUEUE_PREFIX });
   }
@@ -79,8 +87,9 @@ export class Notifier {
             { authorization },
             {
               allow: this.allow,
-              timeoutMs: this.timeoutMs,
-              resolve: this.resolve,
+              deadlineMs: this.opts.deadlineMs ?? 10_000,
+              dnsTimeoutMs: this.opts.dnsTimeoutMs,
+              resolve: this.opts.resolve,
             },
           );
         } catch (err) {
@@ -89,15 +98,16 @@ export class Notifier {
             throw new UnrecoverableError(err.message);
           }
           this.deliveries.inc({ outcome: 'error' });
-          throw new Error(`webhook to ${url} failed: ${(err as Error).message}`);
+          // The message names the host, never the URL's path or query (they may carry a token).
+          throw new Error(`webhook to ${new URL(url).host} failed: ${(err as Error).message}`);
         }
         if (status < 200 || status >= 300) {
           this.deliveries.inc({ outcome: 'rejected' });
-          throw new Error(`webhook to ${url} answered ${status}`);
+          throw new Error(`webhook to ${new URL(url).host} answered ${status}`);
         }
         this.deliveries.inc({ outcome: 'delivered' });
         this.logger.info(
-          { url, eventId: body.event_id, attempt: payload.delivery_attempt },
+          { host: new URL(url).host, eventId: body.event_id, attempt: payload.delivery_attempt },
           'webhook delivered',
         );
       },
@@ -106,6 +116,7 @@ export class Notifier {
     this.worker.on('failed', (job, err) =>
       this.logger.warn({ err: err.message, attempts: job?.attemptsMade }, 'webhook attempt failed'),
     );
+    this.worker.on('error', (err) => this.logger.error({ err }, 'webhook worker error'));
   }
 
   async close(): Promise<void> {

@@ -1,9 +1,21 @@
-import type { BatchesRepo, ShardRecord } from '@visionbatch/shared/batches-repo';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { addAbortSignal } from 'node:stream';
+import { FfmpegFrameSource } from '@visionbatch/engine/video/frame-source';
+import type { BatchesRepo, ShardRecord, VideoProbe } from '@visionbatch/shared/batches-repo';
+import type { IngestDeadlines } from '@visionbatch/shared/config';
+import { DeadlineExceededError, withDeadline } from '@visionbatch/shared/deadline';
 import { isSafeFileName } from '@visionbatch/shared/ids';
 import { sniffImageFormat } from '@visionbatch/shared/image-sniff';
 import type { Logger } from '@visionbatch/shared/logger';
 import { objectKeys } from '@visionbatch/shared/object-keys';
-import type { ObjectStore } from '@visionbatch/shared/object-store/index';
+import {
+  assertValidKey,
+  InvalidObjectKeyError,
+  type ObjectStore,
+} from '@visionbatch/shared/object-store/index';
 import {
   type FileReference,
   QUEUE_PREFIX,
@@ -13,13 +25,17 @@ import {
   referenceShardId,
 } from '@visionbatch/shared/queues';
 import { type Clock, iso } from '@visionbatch/shared/time';
+import type { WebhookAuth } from '@visionbatch/shared/webhook-auth';
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { filesStatusNotification } from './ingest/files-status.ts';
 import type { FailedFile } from './ingest/tar-indexer.ts';
 import type { Notifier } from './notifier.ts';
 import {
   DownloadError,
+  type FetchOptions,
   guardedFetch,
+  guardedFetchToFile,
   type Resolver,
   UnsafeUrlError,
   type UrlAllowlist,
@@ -29,10 +45,9 @@ import {
 export const REFERENCES_FILE_MAX_BYTES = 20 * 1024 * 1024;
 /** Most references a JSONL file may hold. */
 export const MAX_REFERENCES = 20_000;
-/** Downloaded videos are held in memory while stored; bound them. */
-const MAX_VIDEO_BYTES = 512 * 1024 * 1024;
 const ATTEMPTS = 3;
-const MAX_LISTED_FILES = 1000;
+/** ffprobe reads a local file; this only bounds a pathological container. */
+const PROBE_DEADLINE_MS = 60_000;
 
 export interface ReferenceIngestDeps {
   connection: Redis;
@@ -44,7 +59,12 @@ export interface ReferenceIngestDeps {
   allow: UrlAllowlist;
   concurrency: number;
   maxImageBytes: number;
-  publishableKey: (ws: string) => string;
+  /** largest referenced video (VB_MAX_UPLOAD_BYTES, as a video uploaded by signed URL) */
+  maxVideoBytes: number;
+  webhookAuth: WebhookAuth;
+  deadlines: Pick<IngestDeadlines, 'downloadMs' | 'dnsMs' | 'storeCallMs'>;
+  /** Probes a local video file (default: ffprobe). */
+  probeVideo?: (file: string) => Promise<VideoProbe>;
   /** For tests: DNS answers (the default resolves with the system resolver). */
   resolve?: Resolver;
   /** Pause between download attempts, ms (doubled each time). */
@@ -96,28 +116,64 @@ export function parseReferencesJsonl(text: string): FileReference[] {
   return out;
 }
 
-/** Runs `fn` over `items` with at most `n` in flight. */
+/**
+ * Runs `fn` over `items` with at most `n` in flight. The first error stops the runners from
+ * taking further items (none keeps working for an attempt that already failed) and is thrown.
+ */
 async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<unknown>): Promise<void> {
   let next = 0;
+  let failed = false;
   await Promise.all(
     Array.from({ length: Math.min(n, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++]);
+      while (!failed && next < items.length) {
+        try {
+          await fn(items[next++]);
+        } catch (err) {
+          failed = true;
+          throw err;
+        }
+      }
     }),
   );
+}
+
+/** Why an object store would refuse `key`, or null when it is valid (the store's own rules). */
+function keyProblem(key: string): string | null {
+  try {
+    assertValidKey(key);
+    return null;
+  } catch (err) {
+    if (err instanceof InvalidObjectKeyError) return err.reason;
+    throw err;
+  }
 }
 
 /**
  * Downloads reference ingests in the background (one BullMQ job per ingest, so a restart resumes
  * it: finished shards are skipped, files already stored by the same shard are kept). Every URL
- * goes through the SSRF guard; refusals are failed files of type `unsafe-url-detected`.
+ * goes through the SSRF guard; refusals are failed files of type `unsafe-url-detected`. Each
+ * download has a total deadline. A bad reference (refused, unreachable, too slow, a name the
+ * store refuses, a video ffprobe cannot read) is that file's failure; only errors of our own
+ * infrastructure (Redis, the store) fail the attempt, which BullMQ retries a bounded number of times.
+ * Images are held in memory (at most VB_MAX_IMAGE_BYTES each); videos stream to a temp file, are
+ * probed there once and streamed to the store, so memory stays bounded whatever their size.
  */
 export function startReferenceIngestWorker(d: ReferenceIngestDeps): Worker<ReferenceIngestJob> {
   const retryDelay = d.retryDelayMs ?? 500;
+  const probeVideo = d.probeVideo ?? ((file: string) => new FfmpegFrameSource().probe(file));
+  const fetchOptions = (maxBytes: number): FetchOptions => ({
+    allow: d.allow,
+    maxBytes,
+    resolve: d.resolve,
+    deadlineMs: d.deadlines.downloadMs,
+    dnsTimeoutMs: d.deadlines.dnsMs,
+  });
 
-  async function download(url: string, maxBytes: number): Promise<Buffer> {
+  /** Runs a download, retrying transient failures (network, 5xx) with back-off. */
+  async function withRetries<T>(attemptOnce: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await guardedFetch(url, { allow: d.allow, maxBytes, resolve: d.resolve });
+        return await attemptOnce();
       } catch (err) {
         if (err instanceof DownloadError && err.retryable && attempt < ATTEMPTS) {
           await new Promise((r) => setTimeout(r, retryDelay * 2 ** (attempt - 1)));
@@ -128,6 +184,9 @@ export function startReferenceIngestWorker(d: ReferenceIngestDeps): Worker<Refer
     }
   }
 
+  const download = (url: string, maxBytes: number) =>
+    withRetries(() => guardedFetch(url, fetchOptions(maxBytes)));
+
   async function notify(
     job: ReferenceIngestJob,
     shardId: string | null,
@@ -137,7 +196,7 @@ export function startReferenceIngestWorker(d: ReferenceIngestDeps): Worker<Refer
     if (!job.notificationsURL) return;
     await d.notifier.send(
       job.notificationsURL,
-      d.publishableKey(job.workspace),
+      await d.webhookAuth.authorizationFor(job.workspace),
       {
         type: 'roboflow-data-staging-notification-v1',
         ingest_id: job.ingestId,
@@ -149,6 +208,44 @@ export function startReferenceIngestWorker(d: ReferenceIngestDeps): Worker<Refer
     );
   }
 
+  /**
+   * Downloads one video to a temp file, probes it there and streams it into the store. Returns the
+   * file record, or the failure of this file.
+   */
+  async function ingestVideo(
+    url: string,
+    key: string,
+  ): Promise<{ size: number; video: VideoProbe } | { type: string; reason: string }> {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'vb-ref-video-'));
+    try {
+      const local = path.join(dir, 'video');
+      const size = await withRetries(() => guardedFetchToFile(url, local, fetchOptions(d.maxVideoBytes)));
+      let video: VideoProbe;
+      try {
+        const info = await withDeadline('probing the video', PROBE_DEADLINE_MS, () => probeVideo(local));
+        video = {
+          width: info.width,
+          height: info.height,
+          fps: info.fps,
+          frameCount: info.frameCount,
+          durationSec: info.durationSec,
+        };
+      } catch (err) {
+        return { type: 'not-a-video', reason: `not a readable video: ${(err as Error).message}` };
+      }
+      // A streamed put of a whole video: the download deadline bounds it, not the per-call one.
+      await withDeadline(`storing a ${size}-byte video`, d.deadlines.downloadMs, (signal) =>
+        d.store.put(key, addAbortSignal(signal, createReadStream(local)), {
+          contentType: 'application/octet-stream',
+          size,
+        }),
+      );
+      return { size, video };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
   async function ingestFiles(
     job: ReferenceIngestJob,
     refs: FileReference[],
@@ -158,11 +255,13 @@ export function startReferenceIngestWorker(d: ReferenceIngestDeps): Worker<Refer
     const ingested: string[] = [];
     const failed: FailedFile[] = [];
     const seen = new Set<string>();
-    const maxBytes = job.kind === 'images' ? d.maxImageBytes : MAX_VIDEO_BYTES;
     await pool(refs, d.concurrency, async (ref) => {
       const fail = (type: string, reason: string) => failed.push({ type, file_name: ref.name, reason });
       if (!isSafeFileName(ref.name))
         return fail('invalid-file-name', 'names must be plain file names without path separators');
+      const key = objectKeys.batchFile(ws, batchId, '', ref.name);
+      const badKey = keyProblem(key);
+      if (badKey) return fail('invalid-file-name', `the file name cannot be stored: ${badKey}`);
       if (seen.has(ref.name))
         return fail('duplicated-file-name', 'a file with this name is already in the ingest');
       seen.add(ref.name);
@@ -172,23 +271,36 @@ export function startReferenceIngestWorker(d: ReferenceIngestDeps): Worker<Refer
         if (shardId && existing.shardId === shardId) return void ingested.push(ref.name);
         return fail('duplicated-file-name', 'a file with this name is already in the batch');
       }
-      let buf: Buffer;
+      const maxBytes = job.kind === 'images' ? d.maxImageBytes : d.maxVideoBytes;
+      let rec: { size: number; video?: VideoProbe };
       try {
-        buf = await download(ref.url, maxBytes);
+        if (job.kind === 'videos') {
+          const r = await ingestVideo(ref.url, key);
+          if ('type' in r) return fail(r.type, r.reason);
+          rec = r;
+        } else {
+          const buf = await download(ref.url, maxBytes);
+          if (!sniffImageFormat(buf.subarray(0, 16))) return fail('not-an-image', 'not a recognised image');
+          await withDeadline(`storing ${ref.name}`, d.deadlines.storeCallMs, () =>
+            d.store.put(key, buf, { contentType: 'application/octet-stream' }),
+          );
+          rec = { size: buf.length };
+        }
       } catch (err) {
         if (err instanceof UnsafeUrlError) return fail('unsafe-url-detected', err.message);
         if (err instanceof DownloadError && err.tooLarge)
           return fail('file-size-limit-exceeded', `single file larger than ${maxBytes} bytes`);
-        return fail('download-failed', (err as Error).message);
+        if (err instanceof DownloadError) return fail('download-failed', err.message);
+        if (err instanceof DeadlineExceededError && err.what.startsWith('download'))
+          return fail('download-failed', err.message);
+        if (err instanceof InvalidObjectKeyError)
+          return fail('invalid-file-name', `the file name cannot be stored: ${err.reason}`);
+        // the store or Redis: the whole attempt fails and is retried
+        throw err;
       }
-      if (job.kind === 'images' && !sniffImageFormat(buf.subarray(0, 16)))
-        return fail('not-an-image', 'not a recognised image');
-      await d.store.put(objectKeys.batchFile(ws, batchId, '', ref.name), buf, {
-        contentType: 'application/octet-stream',
-      });
       await d.batches.putFile(ws, batchId, '', ref.name, {
         contentType: job.kind,
-        size: buf.length,
+        ...rec,
         ...(shardId ? { shardId } : {}),
       });
       ingested.push(ref.name);
@@ -221,7 +333,7 @@ export function startReferenceIngestWorker(d: ReferenceIngestDeps): Worker<Refer
         await notify(
           job,
           null,
-          filesStatus(r.ingested, r.failed),
+          filesStatusNotification({ processed: true, ingested: r.ingested, failed: r.failed }),
           `ref-files-${ws}-${batchId}-${job.digest}`,
         );
       }
@@ -266,7 +378,7 @@ export function startReferenceIngestWorker(d: ReferenceIngestDeps): Worker<Refer
           await notify(
             job,
             shardId,
-            filesStatus(r.ingested, r.failed),
+            filesStatusNotification({ processed: true, ingested: r.ingested, failed: r.failed }),
             `ref-files-${ws}-${batchId}-${shardId}`,
           );
       }
@@ -300,8 +412,18 @@ export function startReferenceIngestWorker(d: ReferenceIngestDeps): Worker<Refer
       const job = bull.data;
       try {
         await run(job);
-      } catch (err) {
-        if (!(err instanceof IngestFailure)) throw err;
+      } catch (caught) {
+        // Infrastructure errors (Redis, the store) are retried; on the last attempt the ingest
+        // fails as a whole, with a reason, rather than silently.
+        const lastAttempt = bull.attemptsMade + 1 >= (bull.opts.attempts ?? 1);
+        if (!(caught instanceof IngestFailure) && !lastAttempt) throw caught;
+        const err =
+          caught instanceof IngestFailure
+            ? caught
+            : new IngestFailure(
+                'ingest-error',
+                `the ingest could not finish after ${bull.attemptsMade + 1} attempts: ${(caught as Error).message}`,
+              );
         d.logger.warn(
           { batchId: job.batchId, ingestId: job.ingestId, type: err.type, reason: err.message },
           'reference ingest failed',
@@ -329,15 +451,6 @@ export function startReferenceIngestWorker(d: ReferenceIngestDeps): Worker<Refer
   worker.on('failed', (job, err) =>
     d.logger.warn({ ingestId: job?.data.ingestId, err: err.message }, 'reference ingest attempt failed'),
   );
+  worker.on('error', (err) => d.logger.error({ err }, 'reference ingest worker error'));
   return worker;
-}
-
-function filesStatus(ingested: string[], failed: FailedFile[]): Record<string, unknown> {
-  return {
-    type: 'ingest-files-status-notification-v1',
-    success: failed.length === 0,
-    ingested_files: ingested.slice(0, MAX_LISTED_FILES),
-    failed_files: failed.slice(0, MAX_LISTED_FILES),
-    content_truncated: ingested.length > MAX_LISTED_FILES || failed.length > MAX_LISTED_FILES,
-  };
 }

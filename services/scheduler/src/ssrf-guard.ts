@@ -1,8 +1,11 @@
 import dns from 'node:dns/promises';
+import { createWriteStream } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import type { Readable } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { withDeadline } from '@visionbatch/shared/deadline';
 
 /** A URL refused by policy (reported as `unsafe-url-detected`, spec §2.11 / §4.2). */
 export class UnsafeUrlError extends Error {
@@ -158,14 +161,19 @@ export interface CheckedUrl {
 export type Resolver = (host: string) => Promise<Array<{ address: string; family: number }>>;
 const systemResolver: Resolver = (host) => dns.lookup(host, { all: true, verbatim: true });
 
+/** Default total deadline of a DNS lookup (VB_DNS_TIMEOUT_MS). */
+export const DEFAULT_DNS_TIMEOUT_MS = 5000;
+
 /**
- * Checks a URL against the policy: http(s) only, no credentials, the host resolved once and every
- * resolved address outside the refused ranges (unless allowlisted). Returns the address to pin.
+ * Checks a URL against the policy: http(s) only, no credentials, the host resolved once (within
+ * `dnsTimeoutMs`: getaddrinfo has no timeout of its own) and every resolved address outside the
+ * refused ranges (unless allowlisted). Returns the address to pin.
  */
 export async function checkUrl(
   raw: string,
   allow: UrlAllowlist,
   resolve: Resolver = systemResolver,
+  dnsTimeoutMs = DEFAULT_DNS_TIMEOUT_MS,
 ): Promise<CheckedUrl> {
   let url: URL;
   try {
@@ -183,7 +191,7 @@ export async function checkUrl(
   if (net.isIP(host)) addrs = [{ address: host, family: net.isIP(host) }];
   else {
     try {
-      addrs = await resolve(host);
+      addrs = await withDeadline(`resolving ${host}`, dnsTimeoutMs, () => resolve(host));
     } catch (err) {
       throw new DownloadError(`cannot resolve ${host}: ${(err as Error).message}`, true);
     }
@@ -202,18 +210,25 @@ export async function checkUrl(
   return { url, address: addrs[0].address, family: addrs[0].family === 6 ? 6 : 4 };
 }
 
-export interface FetchOptions {
+/** The guard's policy and deadlines, shared by downloads and webhooks. */
+export interface GuardOptions {
   allow: UrlAllowlist;
-  maxBytes: number;
-  timeoutMs?: number;
-  maxRedirects?: number;
   resolve?: Resolver;
+  /** total deadline of each DNS lookup */
+  dnsTimeoutMs?: number;
 }
 
-/** One request to a checked URL with the connection pinned to the checked address. */
+export interface FetchOptions extends GuardOptions {
+  maxBytes: number;
+  /** TOTAL deadline of the download, redirects and DNS included (default 10 minutes) */
+  deadlineMs?: number;
+  maxRedirects?: number;
+}
+
+/** One request to a checked URL with the connection pinned to the checked address; `signal` aborts it. */
 function requestPinned(
   c: CheckedUrl,
-  timeoutMs: number,
+  signal: AbortSignal,
   method: 'GET' | 'POST' = 'GET',
   headers: Record<string, string> = { 'user-agent': 'visionbatch-ingest', accept: '*/*' },
   body?: Buffer,
@@ -225,17 +240,16 @@ function requestPinned(
       {
         method,
         agent: false,
+        signal,
         // The only lookup this connection makes answers the address that was checked.
         lookup: ((_host: string, opts: { all?: boolean }, cb: (...a: unknown[]) => void) => {
           if (opts?.all) cb(null, [{ address: c.address, family: c.family }]);
           else cb(null, c.address, c.family);
         }) as unknown as net.LookupFunction,
         headers: body ? { ...headers, 'content-length': String(body.length) } : headers,
-        timeout: timeoutMs,
       },
       resolve,
     );
-    req.on('timeout', () => req.destroy(new DownloadError(`timed out after ${timeoutMs} ms`, true)));
     req.on('error', (err) =>
       reject(err instanceof DownloadError ? err : new DownloadError(err.message, true)),
     );
@@ -245,45 +259,50 @@ function requestPinned(
 
 /**
  * POSTs a JSON body to a URL under the SSRF policy (webhooks): the host is resolved once and
- * checked, the connection pinned to that address, and redirects are not followed. Resolves the
- * status code; throws UnsafeUrlError (refused by policy) or DownloadError (network).
+ * checked, the connection pinned to that address, and redirects are not followed. The whole
+ * attempt (DNS, connect, request, response headers) ends within `deadlineMs`; only the status is
+ * read, the response body is discarded. Resolves the status code; throws UnsafeUrlError (refused
+ * by policy), DownloadError (network) or DeadlineExceededError.
  */
 export async function guardedPost(
   raw: string,
   body: unknown,
   headers: Record<string, string>,
-  o: { allow: UrlAllowlist; timeoutMs?: number; resolve?: Resolver },
+  o: GuardOptions & { deadlineMs?: number },
 ): Promise<number> {
-  const checked = await checkUrl(raw, o.allow, o.resolve);
-  const res = await requestPinned(
-    checked,
-    o.timeoutMs ?? 10_000,
-    'POST',
-    { 'user-agent': 'visionbatch-webhook', 'content-type': 'application/json', ...headers },
-    Buffer.from(JSON.stringify(body)),
-  );
-  res.resume();
-  return res.statusCode ?? 0;
+  return withDeadline(`webhook delivery to ${hostOf(raw)}`, o.deadlineMs ?? 10_000, async (signal) => {
+    const checked = await checkUrl(raw, o.allow, o.resolve, o.dnsTimeoutMs);
+    const res = await requestPinned(
+      checked,
+      signal,
+      'POST',
+      { 'user-agent': 'visionbatch-webhook', 'content-type': 'application/json', ...headers },
+      Buffer.from(JSON.stringify(body)),
+    );
+    // The status is the answer; a body trickling forever must not keep the connection open.
+    res.destroy();
+    return res.statusCode ?? 0;
+  });
 }
 
 /**
- * Downloads a URL into memory (at most `maxBytes`) under the SSRF policy; every redirect target is
- * checked again. Throws UnsafeUrlError or DownloadError.
+ * Opens a download under the SSRF policy, following redirects (every target checked again), and
+ * returns the 2xx response once its declared length is within `maxBytes`. Throws UnsafeUrlError
+ * or DownloadError.
  */
-export async function guardedFetch(raw: string, o: FetchOptions): Promise<Buffer> {
-  const timeoutMs = o.timeoutMs ?? 30_000;
+async function openGuarded(raw: string, o: FetchOptions, signal: AbortSignal): Promise<http.IncomingMessage> {
   let current = raw;
   for (let hop = 0; hop <= (o.maxRedirects ?? 5); hop++) {
-    const checked = await checkUrl(current, o.allow, o.resolve);
-    const res = await requestPinned(checked, timeoutMs);
+    const checked = await checkUrl(current, o.allow, o.resolve, o.dnsTimeoutMs);
+    const res = await requestPinned(checked, signal);
     const status = res.statusCode ?? 0;
     if (status >= 300 && status < 400 && res.headers.location) {
-      res.resume();
+      res.destroy();
       current = new URL(res.headers.location, checked.url).href;
       continue;
     }
     if (status < 200 || status >= 300) {
-      res.resume();
+      res.destroy();
       throw new DownloadError(
         `${checked.url.host} answered ${status}`,
         status >= 500 || status === 408 || status === 429,
@@ -294,13 +313,57 @@ export async function guardedFetch(raw: string, o: FetchOptions): Promise<Buffer
       res.destroy();
       throw new DownloadError(`larger than ${o.maxBytes} bytes`, false, true);
     }
-    return readLimited(res, o.maxBytes);
+    return res;
   }
   throw new DownloadError('too many redirects', false);
 }
 
-async function readLimited(stream: Readable, max: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
+const hostOf = (raw: string) => URL.parse(raw)?.host ?? 'an invalid URL';
+const DEFAULT_DOWNLOAD_DEADLINE_MS = 600_000;
+
+/**
+ * Downloads a URL into memory (at most `maxBytes`; images and references files) under the SSRF
+ * policy, within the total deadline. Throws UnsafeUrlError, DownloadError or DeadlineExceededError.
+ */
+export async function guardedFetch(raw: string, o: FetchOptions): Promise<Buffer> {
+  const ms = o.deadlineMs ?? DEFAULT_DOWNLOAD_DEADLINE_MS;
+  return withDeadline(`download from ${hostOf(raw)}`, ms, async (signal) => {
+    const res = await openGuarded(raw, o, signal);
+    const chunks: Buffer[] = [];
+    await drain(res, o.maxBytes, (c) => chunks.push(c));
+    return Buffer.concat(chunks);
+  });
+}
+
+/**
+ * Downloads a URL into a local file (at most `maxBytes`; videos), streaming with bounded memory,
+ * under the SSRF policy and within the total deadline. Resolves the byte count. Throws
+ * UnsafeUrlError, DownloadError or DeadlineExceededError; a partial file is left to the caller.
+ */
+export async function guardedFetchToFile(raw: string, file: string, o: FetchOptions): Promise<number> {
+  const ms = o.deadlineMs ?? DEFAULT_DOWNLOAD_DEADLINE_MS;
+  return withDeadline(`download from ${hostOf(raw)}`, ms, async (signal) => {
+    const res = await openGuarded(raw, o, signal);
+    let size = 0;
+    const limit = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        size += chunk.length;
+        if (size > o.maxBytes) cb(new DownloadError(`larger than ${o.maxBytes} bytes`, false, true));
+        else cb(null, chunk);
+      },
+    });
+    try {
+      await pipeline(res, limit, createWriteStream(file), { signal });
+    } catch (err) {
+      if (err instanceof DownloadError || signal.aborted) throw err;
+      throw new DownloadError(`download interrupted: ${(err as Error).message}`, true);
+    }
+    return size;
+  });
+}
+
+/** Reads a response to its end through `sink`, failing past `max` bytes. */
+async function drain(stream: Readable, max: number, sink: (chunk: Buffer) => void): Promise<void> {
   let size = 0;
   try {
     for await (const c of stream) {
@@ -309,11 +372,10 @@ async function readLimited(stream: Readable, max: number): Promise<Buffer> {
         stream.destroy();
         throw new DownloadError(`larger than ${max} bytes`, false, true);
       }
-      chunks.push(c as Buffer);
+      sink(c as Buffer);
     }
   } catch (err) {
     if (err instanceof DownloadError) throw err;
     throw new DownloadError(`download interrupted: ${(err as Error).message}`, true);
   }
-  return Buffer.concat(chunks);
 }

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { FfmpegFrameSource, type FrameSource } from '@visionbatch/engine/video/frame-source';
+import type { BatchesRepo, VideoProbe } from '@visionbatch/shared/batches-repo';
 import type { Logger } from '@visionbatch/shared/logger';
 import { objectKeys } from '@visionbatch/shared/object-keys';
 import type { ObjectStore } from '@visionbatch/shared/object-store/index';
@@ -13,6 +14,7 @@ export type FrameRange = { start: number; end: number } | null;
 
 export interface VideoSegmentsDeps {
   store: ObjectStore;
+  batches: BatchesRepo;
   logger: Logger;
   frames?: FrameSource;
   /** segment length in seconds; 0 = never split */
@@ -31,14 +33,8 @@ export async function videoSegments(
   input: { batchId: string; part: string },
   name: string,
 ): Promise<FrameRange[]> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'vb-probe-'));
   try {
-    const local = path.join(dir, 'video');
-    await pipeline(
-      await d.store.get(objectKeys.batchFile(ws, input.batchId, input.part, name)),
-      createWriteStream(local),
-    );
-    const info = await (d.frames ?? new FfmpegFrameSource()).probe(local);
+    const info = await videoProbe(d, ws, input, name);
     const frames =
       info.frameCount ??
       (info.durationSec ? Math.floor((info.durationSec * info.fps.num) / info.fps.den) : 0);
@@ -55,6 +51,34 @@ export async function videoSegments(
       'could not probe video; one task for all of it',
     );
     return [null];
+  }
+}
+
+/**
+ * The probe stored with the video's record (reference ingests probe at ingest). A video staged
+ * without one (uploaded by signed URL) is downloaded and probed here once, and the probe stored.
+ */
+async function videoProbe(
+  d: VideoSegmentsDeps,
+  ws: string,
+  input: { batchId: string; part: string },
+  name: string,
+): Promise<VideoProbe> {
+  const stored = await d.batches.getVideoProbe(ws, input.batchId, input.part, name);
+  if (stored) return stored;
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'vb-probe-'));
+  try {
+    const local = path.join(dir, 'video');
+    await pipeline(
+      await d.store.get(objectKeys.batchFile(ws, input.batchId, input.part, name)),
+      createWriteStream(local),
+    );
+    const { width, height, fps, frameCount, durationSec } = await (d.frames ?? new FfmpegFrameSource()).probe(
+      local,
+    );
+    const probe = { width, height, fps, frameCount, durationSec };
+    await d.batches.setVideoProbe(ws, input.batchId, input.part, name, probe);
+    return probe;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
