@@ -51,7 +51,7 @@ export class Stack {
       service === 'api'
         ? this.env.VB_API_PORT
         : service === 'scheduler'
-          ? this.env.VB_SCHEDULER_HTTP_PORT
+          ? (env.VB_SCHEDULER_HTTP_PORT ?? this.env.VB_SCHEDULER_HTTP_PORT)
           : (env.VB_WORKER_HTTP_PORT ?? String(await freePort()));
     const logPath = path.join(this.env.VB_DATA_DIR, 'logs', `${name}.log`);
     fs.mkdirSync(path.dirname(logPath), { recursive: true });
@@ -89,6 +89,29 @@ export class Stack {
     } catch {
       return '(no log)';
     }
+  }
+
+  /**
+   * Settings for a second scheduler replica: its own ports, and `VB_SCHEDULER_URL` naming both
+   * replicas (grpc-js's `ipv4:` resolver; its pick_first policy fails over when one dies). Pass
+   * `schedulerUrl` to every process (api, workers, both schedulers).
+   */
+  async secondScheduler(): Promise<{ env: Record<string, string>; schedulerUrl: string }> {
+    const [grpc, http] = [await freePort(), await freePort()];
+    return {
+      env: { VB_SCHEDULER_GRPC_PORT: String(grpc), VB_SCHEDULER_HTTP_PORT: String(http) },
+      schedulerUrl: `ipv4:127.0.0.1:${this.env.VB_SCHEDULER_GRPC_PORT},127.0.0.1:${grpc}`,
+    };
+  }
+
+  /** Waits for a process to exit on its own (a fault point); answers its signal or exit code. */
+  async exited(name: string, timeoutMs = 60_000): Promise<string> {
+    const child = this.procs.get(name);
+    if (!child) throw new Error(`no process ${name}`);
+    const why = () => child.signalCode ?? (child.exitCode !== null ? String(child.exitCode) : null);
+    await waitFor(() => why() !== null, { timeoutMs, intervalMs: 50, message: `${name} exited` });
+    this.procs.delete(name);
+    return why() as string;
   }
 
   /** Kills a process: SIGKILL to simulate a crash, SIGTERM for a clean stop. */
