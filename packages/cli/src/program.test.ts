@@ -1,3 +1,6 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type FakeApi, startFakeApi } from './fake-api.test-support.ts';
 import { expandAliases, runCli } from './program.ts';
@@ -74,6 +77,24 @@ describe('visionbatch command line', () => {
         persistImagesOutputs: false,
       },
     });
+  });
+
+  it('workflows put prints the answer and each warning of the save on stderr', async () => {
+    const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'vb-cli-wf-')), 'wf.json');
+    await writeFile(file, JSON.stringify({ version: '1.0', inputs: [], steps: [], outputs: [] }));
+    const answer = {
+      workflowId: 'wf',
+      status: 'created',
+      warnings: [
+        { step: 'det', field: 'iou', message: '"iou" is not a field of x@v2; did you mean "iou_threshold"?' },
+      ],
+    };
+    api.on('PUT', '/workflows/v1/external/acme/workflows/wf', () => ({ json: answer }));
+    expect(await cli('workflows', 'put', '--id', 'wf', '--file', file)).toBe(0);
+    expect(JSON.parse(out.join(''))).toEqual(answer);
+    expect(err.join('')).toBe(
+      'Warning: step "det": "iou" is not a field of x@v2; did you mean "iou_threshold"?\n',
+    );
   });
 
   it('prints "Command failed. Cause:" with the server error and exits 1', async () => {

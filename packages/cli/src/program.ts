@@ -25,6 +25,7 @@ import {
   listWorkflows,
   putWorkflowFile,
   uploadModel,
+  workflowWarningLines,
 } from './registries.ts';
 import { stackDown, stackStatus, stackUp } from './stack.ts';
 import { createBatchOfImages } from './upload-images.ts';
@@ -467,7 +468,13 @@ export function buildProgram(ctx: Ctx = { exitCode: 0 }): Command {
     .description('create or replace a workflow from a definition file')
     .requiredOption('--id <workflowId>', 'workflow id')
     .requiredOption('--file <definition.json>', 'workflow definition')
-    .action(action(ctx, async (o, c) => printJson(await putWorkflowFile(c, o.id, o.file))));
+    .action(
+      action(ctx, async (o, c) => {
+        const answer = await putWorkflowFile(c, o.id, o.file);
+        printJson(answer);
+        for (const line of workflowWarningLines(answer)) process.stderr.write(`${line}\n`);
+      }),
+    );
   wf.command('get')
     .requiredOption('--id <workflowId>', 'workflow id')
     .action(action(ctx, async (o, c) => printJson(await getWorkflow(c, o.id))));
@@ -478,10 +485,15 @@ export function buildProgram(ctx: Ctx = { exitCode: 0 }): Command {
 
   const md = program.command('models').description('model registry of the workspace (ONNX weights + config)');
   md.command('upload')
-    .description('upload ONNX weights with their config under a model id such as shapes-det/1')
+    .description(
+      'upload ONNX weights under a model id such as shapes-det/1; an Ultralytics export needs no config (its class names, input size and task are read from the file)',
+    )
     .requiredOption('--model-id <project/version>', 'model id used by workflows')
     .requiredOption('--weights <file.onnx>', 'ONNX weights')
-    .requiredOption('--config <file.json>', 'model config (task, classNames, input, resizeMode, …)')
+    .option(
+      '--config <file.json>',
+      'model config overriding what the file says: task, class_names, input, resize_mode, padding_value, post_processing, defaults (README: Model config)',
+    )
     .action(
       action(ctx, async (o, c) =>
         printJson(await uploadModel(c, { modelId: o.modelId, weights: o.weights, config: o.config })),

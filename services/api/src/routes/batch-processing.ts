@@ -1,3 +1,4 @@
+import type { CompileWarning } from '@visionbatch/engine/workflow/compiler';
 import { Errors } from '@visionbatch/shared/errors';
 import { assertBatchId, assertJobId } from '@visionbatch/shared/ids';
 import { definitionHash, type JobRecord, type JobsRepo } from '@visionbatch/shared/jobs-repo';
@@ -50,8 +51,15 @@ function parseDefinition(body: unknown): WorkflowProcessingJob {
   return r.data;
 }
 
-/** Checks what a job names exists and fits: batch, content type, workflow, models. */
-async function validateAgainstState(deps: ApiDeps, ws: string, def: WorkflowProcessingJob): Promise<void> {
+/**
+ * Checks what a job names exists and fits: batch, content type, workflow, models. Returns the
+ * workflow's compile warnings (fields it ignores).
+ */
+async function validateAgainstState(
+  deps: ApiDeps,
+  ws: string,
+  def: WorkflowProcessingJob,
+): Promise<CompileWarning[]> {
   if (def.processingSpecification.workspace !== ws) {
     throw Errors.validation('processingSpecification.workspace', `must be "${ws}", the workspace of the URL`);
   }
@@ -123,7 +131,7 @@ async function validateAgainstState(deps: ApiDeps, ws: string, def: WorkflowProc
       `model "${missing[0].modelId}" is not registered in workspace "${ws}"`,
     );
   }
-  compileForApi(wf.definition, models, {
+  return compileForApi(wf.definition, models, {
     parameters: params,
     fieldPrefix: 'workflow.',
     unknownModels: 'error',
@@ -160,7 +168,7 @@ export function batchProcessingRoutes(app: FastifyInstance, deps: ApiDeps): void
     async (req) => {
       const jobId = assertJobId(req.params.jobId);
       const def = parseDefinition(req.body);
-      await validateAgainstState(deps, req.workspace, def);
+      const warnings = await validateAgainstState(deps, req.workspace, def);
       const now = deps.clock.now();
       const rec: JobRecord = {
         jobId,
@@ -182,6 +190,17 @@ export function batchProcessingRoutes(app: FastifyInstance, deps: ApiDeps): void
       const r = await deps.jobs.create(rec);
       if (r === 'different')
         throw Errors.conflict(`job "${jobId}" exists with a different definition`, { jobId });
+      // What the workflow ignores goes into the job's logs, where `fetch-logs` shows it.
+      if (r === 'created')
+        for (const w of warnings)
+          await deps.jobs.log(req.workspace, jobId, {
+            processingStageId: null,
+            taskId: null,
+            severity: 'warning',
+            reportingModule: 'api',
+            logType: 'workflow-warning',
+            payload: { step: w.step, field: w.field, message: w.message },
+          });
       // The scheduler also finds queued jobs on its own tick; this call only saves that wait.
       deps.scheduler
         .SubmitJob({ workspace: req.workspace, job_id: jobId })
