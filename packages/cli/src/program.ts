@@ -72,6 +72,9 @@ const float = (v: string): number => {
 };
 const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
 
+const BUCKET_PATH_HELP =
+  's3://bucket/prefix or gs://bucket/prefix, optionally ending in a glob (cloud-storage; alias -bp). Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE; AWS_REGION; AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL for MinIO, R2, GCS'
+
 // biome-ignore lint/suspicious/noExplicitAny: commander's parsed options are untyped; each action reads its own
 type Opts = GlobalOptions & Record<string, any>;
 
@@ -265,11 +268,12 @@ export function buildProgram(ctx: Ctx = { exitCode: 0 }): Command {
     .requiredOption('-b, --batch-id <id>', 'batch id ([a-z0-9_-], ≤ 64)')
     .addOption(
       new Option('--data-source <source>', 'where images come from (alias -ds)')
-        .choices(['local-directory', 'references-file'])
+        .choices(['local-directory', 'references-file', 'cloud-storage'])
         .default('local-directory'),
     )
     .option('--images-dir <dir>', 'directory of images (top level only)')
     .option('-r, --references <path-or-url>', 'JSONL file or https:// URL of {"name","url"} references')
+    .option('--bucket-path <url>', BUCKET_PATH_HELP)
     .option('-i, --ingest-id <id>', 'ingest id for notifications')
     .option('--notifications-url <url>', 'webhook for ingest notifications')
     .option('--notification-category <category>', 'ingest-status | files-status (repeatable)', collect)
@@ -281,6 +285,7 @@ export function buildProgram(ctx: Ctx = { exitCode: 0 }): Command {
           dataSource: o.dataSource,
           imagesDir: o.imagesDir,
           references: o.references,
+          bucketPath: o.bucketPath,
           batchName: o.batchName,
           ingestId: o.ingestId,
           notificationsUrl: o.notificationsUrl,
@@ -302,12 +307,13 @@ export function buildProgram(ctx: Ctx = { exitCode: 0 }): Command {
     .description('stage videos (signed URL per video; resumable)')
     .requiredOption('-b, --batch-id <id>', 'batch id')
     .addOption(
-      new Option('--data-source <source>', 'alias -ds')
-        .choices(['local-directory', 'references-file'])
+      new Option('--data-source <source>', 'where videos come from (alias -ds)')
+        .choices(['local-directory', 'references-file', 'cloud-storage'])
         .default('local-directory'),
     )
     .option('-v, --videos-dir <dir>', 'directory of videos (top level only)')
     .option('-r, --references <path-or-url>', 'JSONL file or https:// URL of {"name","url"} references')
+    .option('--bucket-path <url>', BUCKET_PATH_HELP)
     .option('-i, --ingest-id <id>', 'ingest id')
     .option('--notifications-url <url>', 'webhook (references only)')
     .option('--notification-category <category>', 'ingest-status | files-status (repeatable)', collect)
@@ -319,12 +325,13 @@ export function buildProgram(ctx: Ctx = { exitCode: 0 }): Command {
           dataSource: o.dataSource,
           videosDir: o.videosDir,
           references: o.references,
+          bucketPath: o.bucketPath,
           batchName: o.batchName,
           ingestId: o.ingestId,
           notificationsUrl: o.notificationsUrl,
           notificationCategories: o.notificationCategory,
         });
-        if (o.dataSource !== 'references-file')
+        if (o.dataSource === 'local-directory')
           process.stdout.write(`Uploaded ${r.uploaded} video(s) to batch ${o.batchId}\n`);
       }),
     );

@@ -7,6 +7,7 @@ import { CliError } from './cli-error.ts';
 import { appendImportLog, importLogPath, readImportLog } from './import-log.ts';
 import { listImages, mapLimit } from './local-files.ts';
 import { createProgress, type ProgressOptions } from './progress.ts';
+import { ingestBucketPath } from './cloud-storage.ts';
 import { ingestReferencesFile } from './references-ingest.ts';
 import { planImageUpload } from './shard-plan.ts';
 import { putFileToSignedUrl, type SignedUrlResponse, signedUrlOf } from './signed-upload.ts';
@@ -16,9 +17,11 @@ import { writeTarShard } from './tar-shard.ts';
 export interface CreateImagesBatchOptions {
   batchId: string;
   /** @default 'local-directory' */
-  dataSource?: 'local-directory' | 'references-file';
+  dataSource?: 'local-directory' | 'references-file' | 'cloud-storage';
   imagesDir?: string;
   references?: string;
+  /** `s3://bucket/prefix` (cloud-storage) */
+  bucketPath?: string;
   /** Display name of a new batch. @default batchId */
   batchName?: string;
   ingestId?: string;
@@ -67,6 +70,10 @@ export async function createBatchOfImages(
   if (source === 'references-file') {
     await ingestReferencesFile(client, 'image', o, displayName, log);
     return { mode: 'references', total: 0, skipped: 0, uploaded: 0, shards: 0 };
+  }
+  if (source === 'cloud-storage') {
+    const r = await ingestBucketPath(client, 'image', o, displayName, log);
+    return { mode: 'references', total: r.references, skipped: r.skipped, uploaded: 0, shards: 0 };
   }
   if (source !== 'local-directory')
     throw new CliError(`--data-source ${source} is not supported by visionbatch`);

@@ -5,6 +5,7 @@ import { CliError } from './cli-error.ts';
 import { appendImportLog, importLogPath, readImportLog } from './import-log.ts';
 import { listVideos } from './local-files.ts';
 import { createProgress, type ProgressOptions } from './progress.ts';
+import { ingestBucketPath } from './cloud-storage.ts';
 import { ingestReferencesFile } from './references-ingest.ts';
 import { putFileToSignedUrl, type SignedUrlResponse, signedUrlOf } from './signed-upload.ts';
 
@@ -12,9 +13,11 @@ import { putFileToSignedUrl, type SignedUrlResponse, signedUrlOf } from './signe
 export interface CreateVideosBatchOptions {
   batchId: string;
   /** @default 'local-directory' */
-  dataSource?: 'local-directory' | 'references-file';
+  dataSource?: 'local-directory' | 'references-file' | 'cloud-storage';
   videosDir?: string;
   references?: string;
+  /** `s3://bucket/prefix` (cloud-storage) */
+  bucketPath?: string;
   batchName?: string;
   ingestId?: string;
   notificationsUrl?: string;
@@ -39,6 +42,10 @@ export async function createBatchOfVideos(
   const source = o.dataSource ?? 'local-directory';
   if (source === 'references-file') {
     await ingestReferencesFile(client, 'video', o, displayName, log);
+    return { uploaded: 0, skipped: 0 };
+  }
+  if (source === 'cloud-storage') {
+    await ingestBucketPath(client, 'video', o, displayName, log);
     return { uploaded: 0, skipped: 0 };
   }
   if (source !== 'local-directory')
