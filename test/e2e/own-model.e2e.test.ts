@@ -80,7 +80,9 @@ describe('an Ultralytics export registered without a config', () => {
     expect(s.precision).toBe(1);
     expect(s.recall).toBe(1);
 
-    const warnings = (await logs(stack, 'own-model-job')).logs.filter((l) => l.logType === 'workflow-warning');
+    const warnings = (await logs(stack, 'own-model-job')).logs.filter(
+      (l) => l.logType === 'workflow-warning',
+    );
     expect(warnings).toEqual([
       expect.objectContaining({ severity: 'warning', payload: expect.objectContaining({ field: 'iou' }) }),
     ]);

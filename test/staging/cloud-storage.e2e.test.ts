@@ -122,7 +122,9 @@ describe('staging a bucket with --data-source cloud-storage', () => {
     await createJob(stack, 'from-bucket-job', imageJobBody(stack, 'from-bucket'));
     const job = await waitTerminal(stack, 'from-bucket-job', 240_000);
     expect(job.error, JSON.stringify(job.lastNotification)).toBe(false);
-    const processing = (await stages(stack, 'from-bucket-job')).find((s) => s.processingStageName === 'processing');
+    const processing = (await stages(stack, 'from-bucket-job')).find(
+      (s) => s.processingStageName === 'processing',
+    );
     expect(processing.notification).toMatchObject({ filesProcessed: COUNT, filesFailed: 0 });
     const rows = await exportResults(stack, 'from-bucket-job', path.join(dir, 'out'));
     expect(rows).toHaveLength(COUNT);

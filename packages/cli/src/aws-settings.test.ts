@@ -32,7 +32,10 @@ describe('s3SettingsFromEnv', () => {
       path.join(home, '.aws', 'credentials'),
       '[default]\naws_access_key_id = D\naws_secret_access_key = DS\n\n[ci]\naws_access_key_id = C\naws_secret_access_key = CS\n',
     );
-    await writeFile(path.join(home, '.aws', 'config'), '[default]\nregion = us-west-2\n\n[profile ci]\nregion = ap-south-1\nendpoint_url = https://r2.example.com\n');
+    await writeFile(
+      path.join(home, '.aws', 'config'),
+      '[default]\nregion = us-west-2\n\n[profile ci]\nregion = ap-south-1\nendpoint_url = https://r2.example.com\n',
+    );
     const dflt = await s3SettingsFromEnv({ HOME: home });
     expect(dflt).toMatchObject({ accessKey: 'D', secretKey: 'DS', region: 'us-west-2', pathStyle: false });
     expect(dflt.endpoint.href).toBe('https://s3.amazonaws.com/');

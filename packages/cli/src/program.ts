@@ -73,7 +73,7 @@ const float = (v: string): number => {
 const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
 
 const BUCKET_PATH_HELP =
-  's3://bucket/prefix or gs://bucket/prefix, optionally ending in a glob (cloud-storage; alias -bp). Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE; AWS_REGION; AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL for MinIO, R2, GCS'
+  's3://bucket/prefix or gs://bucket/prefix, optionally ending in a glob (cloud-storage; alias -bp). Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE; AWS_REGION; AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL for MinIO, R2, GCS';
 
 // biome-ignore lint/suspicious/noExplicitAny: commander's parsed options are untyped; each action reads its own
 type Opts = GlobalOptions & Record<string, any>;

@@ -2,10 +2,10 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type ApiClient, seg } from './api-client.ts';
 import { CliError } from './cli-error.ts';
+import { ingestBucketPath } from './cloud-storage.ts';
 import { appendImportLog, importLogPath, readImportLog } from './import-log.ts';
 import { listVideos } from './local-files.ts';
 import { createProgress, type ProgressOptions } from './progress.ts';
-import { ingestBucketPath } from './cloud-storage.ts';
 import { ingestReferencesFile } from './references-ingest.ts';
 import { putFileToSignedUrl, type SignedUrlResponse, signedUrlOf } from './signed-upload.ts';
 
