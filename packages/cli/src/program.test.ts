@@ -97,6 +97,15 @@ describe('visionbatch command line', () => {
     );
   });
 
+  it('list-ingest-details says so when a batch has no shards, keeping stdout empty', async () => {
+    api.on('GET', '/data-staging/v1/external/acme/batches/small/shards', () => ({
+      json: { shards: [], nextPageToken: null },
+    }));
+    expect(await cli('data-staging', 'list-ingest-details', '-b', 'small')).toBe(0);
+    expect(out.join('')).toBe('');
+    expect(err.join('')).toMatch(/^No ingest details for batch small: only tar-shard uploads/);
+  });
+
   it('prints "Command failed. Cause:" with the server error and exits 1', async () => {
     api.on('GET', '/batch-processing/v1/external/acme/jobs/nope', () => ({
       status: 404,

@@ -72,6 +72,8 @@ const float = (v: string): number => {
 };
 const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
 
+const MAX_RUNTIME_HELP =
+  'processingTimeoutSeconds: wall-clock seconds the processing stage may take from its start; past it the job fails (processing-timeout)';
 const BUCKET_PATH_HELP =
   's3://bucket/prefix or gs://bucket/prefix, optionally ending in a glob (cloud-storage; alias -bp). Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE; AWS_REGION; AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL for MinIO, R2, GCS';
 
@@ -127,7 +129,7 @@ function workflowJobOptions(cmd: Command): Command {
         'deprecated: xs=8, s=4, m=2, l=1, xl=1 workers (alias -ms)',
       ).choices(['xs', 's', 'm', 'l', 'xl']),
     )
-    .option('--max-runtime-seconds <n>', 'total machine time budget', int(1))
+    .option('--max-runtime-seconds <n>', MAX_RUNTIME_HELP, int(1))
     .option('--max-parallel-tasks <n>', 'cap on concurrently running tasks', int(1))
     .addOption(new Option('--aggregation-format <format>', 'results file format').choices(['csv', 'jsonl']))
     .option('-j, --job-id <id>', 'job id (default: job- + 12 random characters)')
@@ -433,7 +435,7 @@ export function buildProgram(ctx: Ctx = { exitCode: 0 }): Command {
     .requiredOption('-j, --job-id <id>', 'job id')
     .addOption(new Option('--machine-type <type>', 'alias -mt').choices(['cpu', 'gpu']))
     .option('--workers-per-machine <n>', 'task slots per machine', int(0))
-    .option('--max-runtime-seconds <n>', 'total machine time budget', int(1))
+    .option('--max-runtime-seconds <n>', MAX_RUNTIME_HELP, int(1))
     .option('--max-parallel-tasks <n>', 'cap on concurrently running tasks', int(1))
     .option('--max-image-failure-rate <rate>', 'fraction 0..1', float)
     .action(
