@@ -72,7 +72,8 @@ const float = (v: string): number => {
 };
 const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
 
-const MAX_RUNTIME_HELP =
+/** The help of --max-runtime-seconds; the README quotes it. */
+export const MAX_RUNTIME_HELP =
   'processingTimeoutSeconds: wall-clock seconds the processing stage may take from its start; past it the job fails (processing-timeout)';
 const BUCKET_PATH_HELP =
   's3://bucket/prefix or gs://bucket/prefix, optionally ending in a glob (cloud-storage; alias -bp). Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE; AWS_REGION; AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL for MinIO, R2, GCS';
