@@ -110,7 +110,7 @@ describe('the README\'s "Using it" commands, as written', () => {
 
     // --wait ends with the summary the README quotes.
     expect(find(/-j my-job --wait/).stderr).toContain(
-      '1 of 7 files failed: corrupt-image ×1; see fetch-logs -j my-job',
+      '1 of 7 files failed: corrupt-image ×1 (truncated.jpg); see fetch-logs -j my-job',
     );
     expect(find(/show-job-details -j my-job/).stdout).toMatch(/Compute: +[\d.]+ s CPU/);
 

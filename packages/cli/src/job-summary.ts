@@ -10,11 +10,17 @@ export interface JobFileSummary {
   /** inputs, when known */
   total: number | null;
   failed: number;
-  /** failure reasons (`corrupt-image`, `download-failed`, ...) with their counts, most frequent first */
-  reasons: Array<{ reason: string; count: number }>;
+  /**
+   * failure reasons (`corrupt-image`, `download-failed`, ...) with their counts and the first
+   * {@link NAMED_PER_REASON} files, most frequent first
+   */
+  reasons: Array<{ reason: string; count: number; files: string[] }>;
   /** `workflow-warning` messages (fields the workflow ignores) */
   warnings: string[];
 }
+
+/** Files named per failure reason in the summary; fetch-logs has them all. */
+export const NAMED_PER_REASON = 3;
 
 async function allLogs(client: ApiClient, jobId: string): Promise<JobLog[]> {
   const bp = await client.batchProcessingPrefix();
@@ -35,14 +41,17 @@ async function allLogs(client: ApiClient, jobId: string): Promise<JobLog[]> {
  */
 export async function jobFileSummary(client: ApiClient, job: JobMetadata): Promise<JobFileSummary> {
   const logs = await allLogs(client, job.jobId);
-  const byReason = new Map<string, number>();
+  const byReason = new Map<string, { count: number; files: string[] }>();
   const failedFiles = new Set<string>();
   const warnings: string[] = [];
   for (const l of logs) {
     const p = l.payload ?? {};
     if (l.logType === 'image-failed') {
       const reason = String(p.reason ?? 'unknown');
-      byReason.set(reason, (byReason.get(reason) ?? 0) + 1);
+      const entry = byReason.get(reason) ?? { count: 0, files: [] };
+      entry.count++;
+      if (typeof p.file === 'string' && entry.files.length < NAMED_PER_REASON) entry.files.push(p.file);
+      byReason.set(reason, entry);
       failedFiles.add(String(p.file ?? `(unnamed ${failedFiles.size})`));
     } else if (l.logType === 'workflow-warning') {
       warnings.push(`step "${String(p.step)}": ${String(p.message)}`);
@@ -65,20 +74,28 @@ export async function jobFileSummary(client: ApiClient, job: JobMetadata): Promi
     unit: job.jobDefinition?.type === 'simple-video-processing-v1' ? 'frames' : 'files',
     total,
     failed,
-    reasons: [...byReason].map(([reason, count]) => ({ reason, count })).sort((a, b) => b.count - a.count),
+    reasons: [...byReason]
+      .map(([reason, e]) => ({ reason, count: e.count, files: e.files }))
+      .sort((a, b) => b.count - a.count),
     warnings,
   };
 }
 
 /**
- * The closing lines of `--wait`: `3 of 6 files failed: corrupt-image ×2, download-failed ×1; see
- * fetch-logs -j <id>` (or `6 files processed, none failed`), then each workflow warning.
+ * The closing lines of `--wait`: `3 of 6 files failed: corrupt-image ×2 (a.jpg, b.jpg),
+ * download-failed ×1 (c.jpg); see fetch-logs -j <id>` (or `6 files processed, none failed`), then
+ * each workflow warning.
  */
 export function summaryLines(jobId: string, s: JobFileSummary): string[] {
   const lines: string[] = [];
   if (s.failed > 0) {
     const of = s.total !== null ? `${s.failed} of ${s.total}` : `${s.failed}`;
-    const why = s.reasons.map((r) => `${r.reason} ×${r.count}`).join(', ');
+    const why = s.reasons
+      .map((r) => {
+        const more = r.count > r.files.length ? ', …' : '';
+        return `${r.reason} ×${r.count}${r.files.length ? ` (${r.files.join(', ')}${more})` : ''}`;
+      })
+      .join(', ');
     lines.push(`${of} ${s.unit} failed${why ? `: ${why}` : ''}; see fetch-logs -j ${jobId}`);
   } else if (s.total !== null) {
     lines.push(`${s.total} ${s.unit} processed, none failed`);

@@ -190,7 +190,7 @@ describe('waitForJob', () => {
     });
     expect(lines).toEqual([
       'Job job-1 succeeded',
-      '3 of 7 files failed: corrupt-image ×2, download-failed ×1; see fetch-logs -j job-1',
+      '3 of 7 files failed: corrupt-image ×2 (a.jpg, b.jpg), download-failed ×1 (c.jpg); see fetch-logs -j job-1',
       'Warning: step "det": "iou" is not a field of x',
     ]);
   });

@@ -318,7 +318,7 @@ export function buildProgram(ctx: Ctx = { exitCode: 0 }): Command {
     .option('-r, --references <path-or-url>', 'JSONL file or https:// URL of {"name","url"} references')
     .option('--bucket-path <url>', BUCKET_PATH_HELP)
     .option('-i, --ingest-id <id>', 'ingest id')
-    .option('--notifications-url <url>', 'webhook (references only)')
+    .option('--notifications-url <url>', 'webhook (references-file and cloud-storage only)')
     .option('--notification-category <category>', 'ingest-status | files-status (repeatable)', collect)
     .option('--batch-name <name>', 'display name of a new batch (alias -bn)')
     .action(
