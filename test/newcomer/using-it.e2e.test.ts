@@ -4,13 +4,14 @@
  * (`visionbatch up`) starts, with the example files they name. A command that fails, or whose
  * documented outcome does not happen, fails the test; so does a README that drifts from the CLI.
  *
- * They run in a fresh folder that sees the checkout's `examples/` and `node_modules/` (what `npx`
- * resolves `visionbatch` from), so `./.data` and `./out` land there; only the ports are moved off
- * the defaults, so that a stack already running on this machine is left alone.
+ * They run in a fresh folder holding a copy of the checkout's `examples/` (uploads write resume logs
+ * next to the files) and a link to its `node_modules/` (what `npx` resolves `visionbatch` from), so
+ * `./.data` and `./out` land there; only the ports are moved off the defaults, so that a stack
+ * already running on this machine is left alone.
  */
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { readdir, readFile, symlink } from 'node:fs/promises';
+import { cp, readdir, readFile, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -63,7 +64,7 @@ describe('the README\'s "Using it" commands, as written', () => {
 
   beforeAll(async () => {
     cwd = await useTempDir('vb-newcomer-');
-    await symlink(path.join(ROOT, 'examples'), path.join(cwd, 'examples'));
+    await cp(path.join(ROOT, 'examples'), path.join(cwd, 'examples'), { recursive: true });
     await symlink(path.join(ROOT, 'node_modules'), path.join(cwd, 'node_modules'));
     // The newcomer's environment: none of the suite's VB_* settings, the default key and data dir.
     env = Object.fromEntries(

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { type ApiClient, seg } from './api-client.ts';
 import { CliError } from './cli-error.ts';
 import { ingestBucketPath } from './cloud-storage.ts';
-import { appendImportLog, importLogPath, readImportLog } from './import-log.ts';
+import { appendImportLog, importLogPath, uploadedBefore } from './import-log.ts';
 import { listImages, mapLimit } from './local-files.ts';
 import { createProgress, type ProgressOptions } from './progress.ts';
 import { ingestReferencesFile } from './references-ingest.ts';
@@ -82,7 +82,7 @@ export async function createBatchOfImages(
   const files = await listImages(dir);
   if (files.length === 0) throw new CliError(`no images found in ${dir}`);
   const logFile = importLogPath(dir, o.batchId);
-  const plan = planImageUpload(files, await readImportLog(logFile));
+  const plan = planImageUpload(files, await uploadedBefore(client, logFile, o.batchId, log));
   if (plan.skipped) log(`Skipping ${plan.skipped} image(s) already uploaded (resume log ${logFile})`);
   const nothingLeft = plan.mode === 'single' ? plan.files.length === 0 : plan.shards.length === 0;
   if (nothingLeft)

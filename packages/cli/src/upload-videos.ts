@@ -3,7 +3,7 @@ import path from 'node:path';
 import { type ApiClient, seg } from './api-client.ts';
 import { CliError } from './cli-error.ts';
 import { ingestBucketPath } from './cloud-storage.ts';
-import { appendImportLog, importLogPath, readImportLog } from './import-log.ts';
+import { appendImportLog, importLogPath, uploadedBefore } from './import-log.ts';
 import { listVideos } from './local-files.ts';
 import { createProgress, type ProgressOptions } from './progress.ts';
 import { ingestReferencesFile } from './references-ingest.ts';
@@ -56,7 +56,7 @@ export async function createBatchOfVideos(
   if (files.length === 0) throw new CliError(`no videos found in ${dir}`);
   if (o.notificationsUrl) log('Notice: --notifications-url is ignored for local video uploads');
   const logFile = importLogPath(dir, o.batchId);
-  const done = await readImportLog(logFile);
+  const done = await uploadedBefore(client, logFile, o.batchId, log);
   const todo = files.filter((f) => !done.has(f));
   if (todo.length < files.length)
     log(`Skipping ${files.length - todo.length} video(s) already uploaded (resume log ${logFile})`);
