@@ -142,4 +142,50 @@ describe('workflow registry and job creation compile the definition', () => {
     const ok = await h.app.inject({ method: 'POST', url: `${JOBS}/job-ok?api_key=key-a`, payload: body({}) });
     expect(ok.statusCode, ok.body).toBe(200);
   });
+
+  it('saves a workflow with an unknown field, with a warning in the answer and in the logs of its jobs', async () => {
+    const def = workflow([step({ iou: 0.45 })]);
+    const saved = await put('misspelt', def);
+    expect(saved.statusCode, saved.body).toBe(200);
+    const warning = {
+      step: 'det',
+      field: 'iou',
+      message:
+        '"iou" is not a field of roboflow_core/roboflow_object_detection_model@v2; did you mean "iou_threshold"?',
+    };
+    expect(saved.json()).toMatchObject({ workflowId: 'misspelt', status: 'created', warnings: [warning] });
+    expect((await put('clean', workflow([step({})]))).json().warnings).toEqual([]);
+
+    const job = {
+      type: 'simple-image-processing-v1',
+      jobInput: { type: 'staging-batch-input-v1', batchId: 'imgs' },
+      computeConfiguration: { type: 'compute-configuration-v2' },
+      processingSpecification: {
+        type: 'workflows-processing-specification-v1',
+        workspace: 'ws-a',
+        workflowId: 'misspelt',
+      },
+    };
+    const created = await h.app.inject({
+      method: 'POST',
+      url: `${JOBS}/job-warn?api_key=key-a`,
+      payload: job,
+    });
+    expect(created.statusCode, created.body).toBe(200);
+    // an idempotent repeat of the request does not log the warning twice
+    await h.app.inject({ method: 'POST', url: `${JOBS}/job-warn?api_key=key-a`, payload: job });
+    const logs = (
+      await h.app.inject({ method: 'GET', url: `${JOBS}/job-warn/logs?api_key=key-a&severity=warning` })
+    ).json().logs;
+    expect(logs).toEqual([
+      expect.objectContaining({
+        severity: 'warning',
+        reportingModule: 'api',
+        logType: 'workflow-warning',
+        processingStageId: null,
+        taskId: null,
+        payload: warning,
+      }),
+    ]);
+  });
 });

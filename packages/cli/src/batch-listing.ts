@@ -188,11 +188,15 @@ export async function listBatchContent(
   return n;
 }
 
-/** `list-ingest-details`: every shard status of a batch as snake_case records. */
+/**
+ * `list-ingest-details`: every shard status of a batch as snake_case records; when there are none,
+ * says so on stderr (stdout stays valid, empty JSONL).
+ */
 export async function listIngestDetails(
   client: ApiClient,
   o: { batchId: string; pageSize?: number },
   sink: RecordSink,
+  note: Print = (line) => process.stderr.write(`${line}\n`),
 ): Promise<number> {
   const ds = await client.dataStagingPrefix();
   let n = 0;
@@ -208,5 +212,9 @@ export async function listIngestDetails(
       n++;
     }
   }
+  if (n === 0)
+    note(
+      `No ingest details for batch ${o.batchId}: only tar-shard uploads (more than 32 images) and reference ingests have shards; see list-batch-content for its files`,
+    );
   return n;
 }

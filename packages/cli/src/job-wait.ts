@@ -1,6 +1,7 @@
 import type { ApiClient } from './api-client.ts';
 import { CliError } from './cli-error.ts';
 import { notificationText } from './format.ts';
+import { jobFileSummary, summaryLines } from './job-summary.ts';
 import { getJob, getStages, getTasks, type JobMetadata, type StageReport, stageReport } from './jobs.ts';
 import { createProgress, type Progress, type ProgressOptions } from './progress.ts';
 
@@ -21,8 +22,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Follows a job until `isTerminal` (spec §5.5): polls `GET BP/jobs/{id}` and, for the progress bar,
- * the latest stage and its tasks. One bar per stage (its tasks as units). Returns the terminal job;
- * success is `error === false`.
+ * the latest stage and its tasks. One bar per stage (its tasks as units). Ends with a summary of the
+ * failed files by reason and the workflow's warnings. Returns the terminal job; success is
+ * `error === false`.
  */
 export async function waitForJob(
   client: ApiClient,
@@ -74,6 +76,9 @@ export async function waitForJob(
         finishBar();
         const note = notificationText(job.lastNotification);
         log(`Job ${jobId} ${job.error ? 'failed' : 'succeeded'}${note ? `: ${note}` : ''}`);
+        // The summary is a courtesy: the job's outcome is known even when it cannot be fetched.
+        const summary = await jobFileSummary(client, job).catch(() => null);
+        for (const line of summary ? summaryLines(jobId, summary) : []) log(line);
         return job;
       }
       if (Date.now() > deadline) throw new CliError(`job ${jobId} still running after ${o.timeoutMs} ms`);

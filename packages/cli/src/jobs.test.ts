@@ -80,6 +80,14 @@ describe('stageReport', () => {
       'No stages planned yet.',
     );
   });
+
+  it('shows the compute time billed to the job', () => {
+    const text = renderJobDetails(
+      job({ computeUsage: { cpuSeconds: 12.345, gpuSeconds: 0, credits: 0.00343 } }),
+      [],
+    );
+    expect(text).toContain('Compute:       12.3 s CPU, 0.0 s GPU (0.0034 credits)');
+  });
 });
 
 describe('waitForJob', () => {
@@ -129,6 +137,62 @@ describe('waitForJob', () => {
     expect(done.error).toBe(false);
     expect(polls).toBe(3);
     expect(lines).toEqual(['Job job-1 succeeded']);
+  });
+
+  it('ends with the failed files by reason and the workflow warnings', async () => {
+    const BP = '/batch-processing/v1/external/demo/jobs/job-1';
+    api.on('GET', BP, () => ({ json: { job: job({ isTerminal: true, currentStage: 'export' }) } }));
+    api.on('GET', `${BP}/stages`, () => ({
+      json: {
+        stages: [
+          stage({ statusType: 'success', notification: { tasks: 1, filesProcessed: 4, filesFailed: 3 } }),
+        ],
+      },
+    }));
+    api.on('GET', `${BP}/stages/st-1/tasks`, () => ({
+      json: { tasks: [task('a', 'success', 1)], nextPageToken: null },
+    }));
+    const log = (logType: string, payload: Record<string, unknown>) => ({
+      createdAt: T,
+      processingStageId: 'st-1',
+      taskId: 'a',
+      severity: 'error',
+      reportingModule: 'worker',
+      logType,
+      payload,
+    });
+    api.on('GET', `${BP}/logs`, (r) =>
+      r.query.get('nextPageToken')
+        ? {
+            json: {
+              logs: [log('image-failed', { file: 'c.jpg', reason: 'download-failed' })],
+              nextPageToken: null,
+            },
+          }
+        : {
+            json: {
+              logs: [
+                log('workflow-warning', { step: 'det', field: 'iou', message: '"iou" is not a field of x' }),
+                log('image-failed', { file: 'a.jpg', reason: 'corrupt-image' }),
+                log('image-failed', { file: 'b.jpg', reason: 'corrupt-image' }),
+                log('job-succeeded', {}),
+              ],
+              nextPageToken: '4',
+            },
+          },
+    );
+    const lines: string[] = [];
+    const client = new ApiClient({ baseUrl: api.url, apiKey: 'k' });
+    await waitForJob(client, 'job-1', {
+      intervalMs: 10,
+      progress: { silent: true },
+      log: (l) => lines.push(l),
+    });
+    expect(lines).toEqual([
+      'Job job-1 succeeded',
+      '3 of 7 files failed: corrupt-image ×2 (a.jpg, b.jpg), download-failed ×1 (c.jpg); see fetch-logs -j job-1',
+      'Warning: step "det": "iou" is not a field of x',
+    ]);
   });
 
   it('gives up after the timeout', async () => {

@@ -18,6 +18,8 @@ export interface JobMetadata {
   createdAt: string;
   lastUpdate: string;
   restartParametersOverride?: Record<string, unknown>[];
+  /** machine time billed to the job (a visionbatch extension) */
+  computeUsage?: { cpuSeconds: number; gpuSeconds: number; credits: number };
 }
 
 type Print = (line: string) => void;
@@ -145,6 +147,11 @@ export function renderJobDetails(job: JobMetadata, reports: readonly StageReport
   }
   const last = notificationText(job.lastNotification);
   if (last) lines.push(`Last status:   ${last}`);
+  const usage = job.computeUsage;
+  if (usage)
+    lines.push(
+      `Compute:       ${usage.cpuSeconds.toFixed(1)} s CPU, ${usage.gpuSeconds.toFixed(1)} s GPU (${usage.credits.toFixed(4)} credits)`,
+    );
   if (job.restartParametersOverride?.length) {
     lines.push(`Restarts:      ${job.restartParametersOverride.length}`);
     for (const r of job.restartParametersOverride) lines.push(`  ${JSON.stringify(r)}`);

@@ -1,3 +1,6 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type FakeApi, startFakeApi } from './fake-api.test-support.ts';
 import { expandAliases, runCli } from './program.ts';
@@ -74,6 +77,33 @@ describe('visionbatch command line', () => {
         persistImagesOutputs: false,
       },
     });
+  });
+
+  it('workflows put prints the answer and each warning of the save on stderr', async () => {
+    const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'vb-cli-wf-')), 'wf.json');
+    await writeFile(file, JSON.stringify({ version: '1.0', inputs: [], steps: [], outputs: [] }));
+    const answer = {
+      workflowId: 'wf',
+      status: 'created',
+      warnings: [
+        { step: 'det', field: 'iou', message: '"iou" is not a field of x@v2; did you mean "iou_threshold"?' },
+      ],
+    };
+    api.on('PUT', '/workflows/v1/external/acme/workflows/wf', () => ({ json: answer }));
+    expect(await cli('workflows', 'put', '--id', 'wf', '--file', file)).toBe(0);
+    expect(JSON.parse(out.join(''))).toEqual(answer);
+    expect(err.join('')).toBe(
+      'Warning: step "det": "iou" is not a field of x@v2; did you mean "iou_threshold"?\n',
+    );
+  });
+
+  it('list-ingest-details says so when a batch has no shards, keeping stdout empty', async () => {
+    api.on('GET', '/data-staging/v1/external/acme/batches/small/shards', () => ({
+      json: { shards: [], nextPageToken: null },
+    }));
+    expect(await cli('data-staging', 'list-ingest-details', '-b', 'small')).toBe(0);
+    expect(out.join('')).toBe('');
+    expect(err.join('')).toMatch(/^No ingest details for batch small: only tar-shard uploads/);
   });
 
   it('prints "Command failed. Cause:" with the server error and exits 1', async () => {

@@ -25,6 +25,7 @@ import {
   listWorkflows,
   putWorkflowFile,
   uploadModel,
+  workflowWarningLines,
 } from './registries.ts';
 import { stackDown, stackStatus, stackUp } from './stack.ts';
 import { createBatchOfImages } from './upload-images.ts';
@@ -71,6 +72,12 @@ const float = (v: string): number => {
   return n;
 };
 const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
+
+/** The help of --max-runtime-seconds; the README quotes it. */
+export const MAX_RUNTIME_HELP =
+  'processingTimeoutSeconds: wall-clock seconds the processing stage may take from its start; past it the job fails (processing-timeout)';
+const BUCKET_PATH_HELP =
+  's3://bucket/prefix or gs://bucket/prefix, optionally ending in a glob (cloud-storage; alias -bp). Credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE; AWS_REGION; AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL for MinIO, R2, GCS';
 
 // biome-ignore lint/suspicious/noExplicitAny: commander's parsed options are untyped; each action reads its own
 type Opts = GlobalOptions & Record<string, any>;
@@ -124,7 +131,7 @@ function workflowJobOptions(cmd: Command): Command {
         'deprecated: xs=8, s=4, m=2, l=1, xl=1 workers (alias -ms)',
       ).choices(['xs', 's', 'm', 'l', 'xl']),
     )
-    .option('--max-runtime-seconds <n>', 'total machine time budget', int(1))
+    .option('--max-runtime-seconds <n>', MAX_RUNTIME_HELP, int(1))
     .option('--max-parallel-tasks <n>', 'cap on concurrently running tasks', int(1))
     .addOption(new Option('--aggregation-format <format>', 'results file format').choices(['csv', 'jsonl']))
     .option('-j, --job-id <id>', 'job id (default: job- + 12 random characters)')
@@ -265,11 +272,12 @@ export function buildProgram(ctx: Ctx = { exitCode: 0 }): Command {
     .requiredOption('-b, --batch-id <id>', 'batch id ([a-z0-9_-], ≤ 64)')
     .addOption(
       new Option('--data-source <source>', 'where images come from (alias -ds)')
-        .choices(['local-directory', 'references-file'])
+        .choices(['local-directory', 'references-file', 'cloud-storage'])
         .default('local-directory'),
     )
     .option('--images-dir <dir>', 'directory of images (top level only)')
     .option('-r, --references <path-or-url>', 'JSONL file or https:// URL of {"name","url"} references')
+    .option('--bucket-path <url>', BUCKET_PATH_HELP)
     .option('-i, --ingest-id <id>', 'ingest id for notifications')
     .option('--notifications-url <url>', 'webhook for ingest notifications')
     .option('--notification-category <category>', 'ingest-status | files-status (repeatable)', collect)
@@ -281,6 +289,7 @@ export function buildProgram(ctx: Ctx = { exitCode: 0 }): Command {
           dataSource: o.dataSource,
           imagesDir: o.imagesDir,
           references: o.references,
+          bucketPath: o.bucketPath,
           batchName: o.batchName,
           ingestId: o.ingestId,
           notificationsUrl: o.notificationsUrl,
@@ -302,14 +311,15 @@ export function buildProgram(ctx: Ctx = { exitCode: 0 }): Command {
     .description('stage videos (signed URL per video; resumable)')
     .requiredOption('-b, --batch-id <id>', 'batch id')
     .addOption(
-      new Option('--data-source <source>', 'alias -ds')
-        .choices(['local-directory', 'references-file'])
+      new Option('--data-source <source>', 'where videos come from (alias -ds)')
+        .choices(['local-directory', 'references-file', 'cloud-storage'])
         .default('local-directory'),
     )
     .option('-v, --videos-dir <dir>', 'directory of videos (top level only)')
     .option('-r, --references <path-or-url>', 'JSONL file or https:// URL of {"name","url"} references')
+    .option('--bucket-path <url>', BUCKET_PATH_HELP)
     .option('-i, --ingest-id <id>', 'ingest id')
-    .option('--notifications-url <url>', 'webhook (references only)')
+    .option('--notifications-url <url>', 'webhook (references-file and cloud-storage only)')
     .option('--notification-category <category>', 'ingest-status | files-status (repeatable)', collect)
     .option('--batch-name <name>', 'display name of a new batch (alias -bn)')
     .action(
@@ -319,12 +329,13 @@ export function buildProgram(ctx: Ctx = { exitCode: 0 }): Command {
           dataSource: o.dataSource,
           videosDir: o.videosDir,
           references: o.references,
+          bucketPath: o.bucketPath,
           batchName: o.batchName,
           ingestId: o.ingestId,
           notificationsUrl: o.notificationsUrl,
           notificationCategories: o.notificationCategory,
         });
-        if (o.dataSource !== 'references-file')
+        if (o.dataSource === 'local-directory')
           process.stdout.write(`Uploaded ${r.uploaded} video(s) to batch ${o.batchId}\n`);
       }),
     );
@@ -426,7 +437,7 @@ export function buildProgram(ctx: Ctx = { exitCode: 0 }): Command {
     .requiredOption('-j, --job-id <id>', 'job id')
     .addOption(new Option('--machine-type <type>', 'alias -mt').choices(['cpu', 'gpu']))
     .option('--workers-per-machine <n>', 'task slots per machine', int(0))
-    .option('--max-runtime-seconds <n>', 'total machine time budget', int(1))
+    .option('--max-runtime-seconds <n>', MAX_RUNTIME_HELP, int(1))
     .option('--max-parallel-tasks <n>', 'cap on concurrently running tasks', int(1))
     .option('--max-image-failure-rate <rate>', 'fraction 0..1', float)
     .action(
@@ -468,7 +479,13 @@ export function buildProgram(ctx: Ctx = { exitCode: 0 }): Command {
     .description('create or replace a workflow from a definition file')
     .requiredOption('--id <workflowId>', 'workflow id')
     .requiredOption('--file <definition.json>', 'workflow definition')
-    .action(action(ctx, async (o, c) => printJson(await putWorkflowFile(c, o.id, o.file))));
+    .action(
+      action(ctx, async (o, c) => {
+        const answer = await putWorkflowFile(c, o.id, o.file);
+        printJson(answer);
+        for (const line of workflowWarningLines(answer)) process.stderr.write(`${line}\n`);
+      }),
+    );
   wf.command('get')
     .requiredOption('--id <workflowId>', 'workflow id')
     .action(action(ctx, async (o, c) => printJson(await getWorkflow(c, o.id))));
@@ -479,10 +496,15 @@ export function buildProgram(ctx: Ctx = { exitCode: 0 }): Command {
 
   const md = program.command('models').description('model registry of the workspace (ONNX weights + config)');
   md.command('upload')
-    .description('upload ONNX weights with their config under a model id such as shapes-det/1')
+    .description(
+      'upload ONNX weights under a model id such as shapes-det/1; an Ultralytics export needs no config (its class names, input size and task are read from the file)',
+    )
     .requiredOption('--model-id <project/version>', 'model id used by workflows')
     .requiredOption('--weights <file.onnx>', 'ONNX weights')
-    .requiredOption('--config <file.json>', 'model config (task, classNames, input, resizeMode, …)')
+    .option(
+      '--config <file.json>',
+      'model config overriding what the file says: task, class_names, input, resize_mode, padding_value, post_processing, defaults (README: Model config)',
+    )
     .action(
       action(ctx, async (o, c) =>
         printJson(await uploadModel(c, { modelId: o.modelId, weights: o.weights, config: o.config })),

@@ -37,16 +37,20 @@ export function parseReferences(text: string, source: string): Reference[] {
   return out;
 }
 
-export interface ReferencesIngestOptions {
+/** Where reference ingests go and what they ask for (both references sources). */
+export interface ReferencesTarget {
   kind: 'image' | 'video';
   batchId: string;
   displayName: string;
-  /** Local JSONL path or an `https://` URL the server downloads. */
-  references: string;
   ingestId?: string;
   notificationsUrl?: string;
   notificationCategories?: string[];
   log: (line: string) => void;
+}
+
+export interface ReferencesIngestOptions extends ReferencesTarget {
+  /** Local JSONL path or an `https://` URL the server downloads. */
+  references: string;
 }
 
 /** The options of `create-batch-of-images|videos` that a references-file source reads. */
@@ -79,22 +83,24 @@ export async function ingestReferencesFile(
   });
 }
 
-interface IngestResponse {
+/** The answer to a reference ingest request. */
+export interface IngestResponse {
   ingestId?: string;
   shardIds?: string[];
   duplicated?: boolean;
 }
 
+/** Sends one reference ingest request: a list (`imageReferences`) or a URL (`imageReferencesURL`). */
+export type ReferencesSender = (
+  refs: Reference[] | { url: string },
+  ingestId: string | undefined,
+) => Promise<IngestResponse>;
+
 /**
- * Registers a references file (spec §2.11/§2.12). A URL is passed through as
- * `imageReferencesURL`/`videoReferencesURL`; a local file is sent inline — images in requests of at
- * most 20 000 references (ingest ids `X-0`, `X-1`, … when the user gave `X` and several requests are
- * needed), videos in one request, as Roboflow's client does.
+ * The sender of reference ingests into one batch (spec §2.11/§2.12); checks the notification
+ * categories once and logs each answer.
  */
-export async function ingestReferences(
-  client: ApiClient,
-  o: ReferencesIngestOptions,
-): Promise<IngestResponse[]> {
+export async function referencesSender(client: ApiClient, o: ReferencesTarget): Promise<ReferencesSender> {
   const categories = o.notificationCategories?.length ? [...new Set(o.notificationCategories)] : undefined;
   for (const c of categories ?? []) {
     if (!(NOTIFICATION_CATEGORIES as readonly string[]).includes(c)) {
@@ -105,11 +111,13 @@ export async function ingestReferences(
   }
   const ds = await client.dataStagingPrefix();
   const endpoint = `${ds}/batches/${seg(o.batchId)}/bulk-upload/${o.kind}-references`;
+  const field = o.kind === 'image' ? 'imageReferences' : 'videoReferences';
   const common = {
     ...(o.notificationsUrl ? { notificationsURL: o.notificationsUrl } : {}),
     ...(categories ? { notificationCategories: categories } : {}),
   };
-  const send = async (refsField: Record<string, unknown>, ingestId: string | undefined) => {
+  return async (refs, ingestId) => {
+    const refsField = Array.isArray(refs) ? { [field]: refs } : { [`${field}URL`]: refs.url };
     const body = { ...refsField, ...(ingestId ? { ingestId } : {}), ...common };
     const res = await client.post<IngestResponse>(endpoint, {
       query: { displayName: o.displayName },
@@ -124,11 +132,23 @@ export async function ingestReferences(
     );
     return r;
   };
-  const field = o.kind === 'image' ? 'imageReferences' : 'videoReferences';
+}
+
+/**
+ * Registers a references file (spec §2.11/§2.12). A URL is passed through as
+ * `imageReferencesURL`/`videoReferencesURL`; a local file is sent inline — images in requests of at
+ * most 20 000 references (ingest ids `X-0`, `X-1`, … when the user gave `X` and several requests are
+ * needed), videos in one request, as Roboflow's client does.
+ */
+export async function ingestReferences(
+  client: ApiClient,
+  o: ReferencesIngestOptions,
+): Promise<IngestResponse[]> {
+  const send = await referencesSender(client, o);
   if (/^[a-z]+:\/\//i.test(o.references)) {
     if (!o.references.toLowerCase().startsWith('https://'))
       throw new CliError('--references URL must use https://');
-    return [await send({ [`${field}URL`]: o.references }, o.ingestId)];
+    return [await send({ url: o.references }, o.ingestId)];
   }
   let text: string;
   try {
@@ -140,7 +160,7 @@ export async function ingestReferences(
   if (refs.length === 0) throw new CliError(`references file ${o.references} is empty`);
   if (o.kind === 'video') {
     if (refs.length > 1000) o.log(`Warning: ${refs.length} videos in one batch (more than 1000)`);
-    return [await send({ [field]: refs }, o.ingestId)];
+    return [await send(refs, o.ingestId)];
   }
   const size = maxReferencesPerRequest();
   const chunks: Reference[][] = [];
@@ -148,7 +168,7 @@ export async function ingestReferences(
   const out: IngestResponse[] = [];
   for (const [i, chunk] of chunks.entries()) {
     const id = o.ingestId && chunks.length > 1 ? `${o.ingestId}-${i}` : o.ingestId;
-    out.push(await send({ [field]: chunk }, id));
+    out.push(await send(chunk, id));
   }
   return out;
 }

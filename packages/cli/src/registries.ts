@@ -47,6 +47,19 @@ export async function putWorkflowFile(client: ApiClient, workflowId: string, fil
   return putWorkflow(client, workflowId, await readJsonFile(file, 'workflow definition'));
 }
 
+/** A warning of the workflow compiler (the save answer's `warnings`, the `workflow-warning` logs). */
+export interface WorkflowWarning {
+  step: string;
+  field: string;
+  message: string;
+}
+
+/** `Warning: step "det": "iou" is not a field of …` lines of a save answer's warnings. */
+export function workflowWarningLines(answer: unknown): string[] {
+  const warnings = (answer as { warnings?: WorkflowWarning[] } | null)?.warnings ?? [];
+  return warnings.map((w) => `Warning: step "${w.step}": ${w.message}`);
+}
+
 export async function getWorkflow(client: ApiClient, workflowId: string): Promise<unknown> {
   return client.get(`${await workflowsPath(client)}/${seg(workflowId)}`);
 }
@@ -60,12 +73,13 @@ export async function deleteWorkflow(client: ApiClient, workflowId: string): Pro
 }
 
 /**
- * `models upload`: `PUT .../models/{project/version}` as multipart/form-data with a text field
- * `config` (the JSON config) and a file field `weights` (the ONNX file).
+ * `models upload`: `PUT .../models/{project/version}` as multipart/form-data with a file field
+ * `weights` (the ONNX file) and, when given, a text field `config` (the JSON config; without it the
+ * api reads an Ultralytics export's metadata and graph).
  */
 export async function uploadModel(
   client: ApiClient,
-  o: { modelId: string; weights: string; config: string | Record<string, unknown> },
+  o: { modelId: string; weights: string; config?: string | Record<string, unknown> },
 ): Promise<unknown> {
   const config = typeof o.config === 'string' ? await readJsonFile(o.config, 'model config') : o.config;
   let weights: Buffer;
@@ -75,7 +89,7 @@ export async function uploadModel(
     throw new CliError(`cannot read weights ${o.weights}: ${(e as Error).message}`, { cause: e });
   }
   const form = new FormData();
-  form.append('config', JSON.stringify(config));
+  if (config !== undefined) form.append('config', JSON.stringify(config));
   form.append('weights', new Blob([weights], { type: 'application/octet-stream' }), path.basename(o.weights));
   return client.put(`${await modelsPath(client)}/${modelIdPath(o.modelId)}`, { body: form });
 }

@@ -66,6 +66,8 @@ describe('createBatchOfImages', () => {
       5,
     );
 
+    // The server has the batch: the resume log is trusted.
+    api.on('GET', DS, () => ({ json: { batch: { batchId: 'b1' } } }));
     const again = await createBatchOfImages(client, {
       batchId: 'b1',
       imagesDir: dir,
@@ -74,6 +76,22 @@ describe('createBatchOfImages', () => {
     });
     expect(again).toMatchObject({ uploaded: 0, skipped: 5 });
     expect(api.requests.filter((q) => q.path.endsWith('/upload/image'))).toHaveLength(5);
+  });
+
+  it('uploads again what a resume log lists when the server has no such batch (another stack, expired)', async () => {
+    const dir = await imagesDir(3, { '.import_log-b1': 'img-000.png\nimg-001.JPG\nimg-002.png\n' });
+    api.on('POST', `${DS}/upload/image`, () => ({ json: { status: 'ok' } }));
+    const notes: string[] = [];
+    const r = await createBatchOfImages(client, {
+      batchId: 'b1',
+      imagesDir: dir,
+      progress: { silent: true },
+      log: (l) => notes.push(l),
+    });
+    expect(r).toMatchObject({ uploaded: 3, skipped: 0 });
+    expect(notes.join('\n')).toContain(
+      'lists 3 uploaded file(s), but batch b1 does not exist here; uploading them again',
+    );
   });
 
   it('uploads > 32 images as tar shards of ≤ 256 through signed URLs', async () => {

@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { type ApiClient, seg } from './api-client.ts';
 import { CliError } from './cli-error.ts';
-import { appendImportLog, importLogPath, readImportLog } from './import-log.ts';
+import { ingestBucketPath } from './cloud-storage.ts';
+import { appendImportLog, importLogPath, uploadedBefore } from './import-log.ts';
 import { listImages, mapLimit } from './local-files.ts';
 import { createProgress, type ProgressOptions } from './progress.ts';
 import { ingestReferencesFile } from './references-ingest.ts';
@@ -16,9 +17,11 @@ import { writeTarShard } from './tar-shard.ts';
 export interface CreateImagesBatchOptions {
   batchId: string;
   /** @default 'local-directory' */
-  dataSource?: 'local-directory' | 'references-file';
+  dataSource?: 'local-directory' | 'references-file' | 'cloud-storage';
   imagesDir?: string;
   references?: string;
+  /** `s3://bucket/prefix` (cloud-storage) */
+  bucketPath?: string;
   /** Display name of a new batch. @default batchId */
   batchName?: string;
   ingestId?: string;
@@ -68,6 +71,10 @@ export async function createBatchOfImages(
     await ingestReferencesFile(client, 'image', o, displayName, log);
     return { mode: 'references', total: 0, skipped: 0, uploaded: 0, shards: 0 };
   }
+  if (source === 'cloud-storage') {
+    const r = await ingestBucketPath(client, 'image', o, displayName, log);
+    return { mode: 'references', total: r.references, skipped: r.skipped, uploaded: 0, shards: 0 };
+  }
   if (source !== 'local-directory')
     throw new CliError(`--data-source ${source} is not supported by visionbatch`);
   if (!o.imagesDir) throw new CliError('--images-dir is required with --data-source local-directory');
@@ -75,7 +82,7 @@ export async function createBatchOfImages(
   const files = await listImages(dir);
   if (files.length === 0) throw new CliError(`no images found in ${dir}`);
   const logFile = importLogPath(dir, o.batchId);
-  const plan = planImageUpload(files, await readImportLog(logFile));
+  const plan = planImageUpload(files, await uploadedBefore(client, logFile, o.batchId, log));
   if (plan.skipped) log(`Skipping ${plan.skipped} image(s) already uploaded (resume log ${logFile})`);
   const nothingLeft = plan.mode === 'single' ? plan.files.length === 0 : plan.shards.length === 0;
   if (nothingLeft)

@@ -2,7 +2,8 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { type ApiClient, seg } from './api-client.ts';
 import { CliError } from './cli-error.ts';
-import { appendImportLog, importLogPath, readImportLog } from './import-log.ts';
+import { ingestBucketPath } from './cloud-storage.ts';
+import { appendImportLog, importLogPath, uploadedBefore } from './import-log.ts';
 import { listVideos } from './local-files.ts';
 import { createProgress, type ProgressOptions } from './progress.ts';
 import { ingestReferencesFile } from './references-ingest.ts';
@@ -12,9 +13,11 @@ import { putFileToSignedUrl, type SignedUrlResponse, signedUrlOf } from './signe
 export interface CreateVideosBatchOptions {
   batchId: string;
   /** @default 'local-directory' */
-  dataSource?: 'local-directory' | 'references-file';
+  dataSource?: 'local-directory' | 'references-file' | 'cloud-storage';
   videosDir?: string;
   references?: string;
+  /** `s3://bucket/prefix` (cloud-storage) */
+  bucketPath?: string;
   batchName?: string;
   ingestId?: string;
   notificationsUrl?: string;
@@ -41,6 +44,10 @@ export async function createBatchOfVideos(
     await ingestReferencesFile(client, 'video', o, displayName, log);
     return { uploaded: 0, skipped: 0 };
   }
+  if (source === 'cloud-storage') {
+    await ingestBucketPath(client, 'video', o, displayName, log);
+    return { uploaded: 0, skipped: 0 };
+  }
   if (source !== 'local-directory')
     throw new CliError(`--data-source ${source} is not supported by visionbatch`);
   if (!o.videosDir) throw new CliError('--videos-dir is required with --data-source local-directory');
@@ -49,7 +56,7 @@ export async function createBatchOfVideos(
   if (files.length === 0) throw new CliError(`no videos found in ${dir}`);
   if (o.notificationsUrl) log('Notice: --notifications-url is ignored for local video uploads');
   const logFile = importLogPath(dir, o.batchId);
-  const done = await readImportLog(logFile);
+  const done = await uploadedBefore(client, logFile, o.batchId, log);
   const todo = files.filter((f) => !done.has(f));
   if (todo.length < files.length)
     log(`Skipping ${files.length - todo.length} video(s) already uploaded (resume log ${logFile})`);

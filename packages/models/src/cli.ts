@@ -1,6 +1,6 @@
 /**
  * CLI: `tsx packages/models/src/cli.ts <command> [options]`
- *   models  --out <dir> [--only shapes-det,shapes-cls] [--seed 0]
+ *   models  --out <dir> [--only shapes-det,shapes-cls] [--seed 0] [--ultralytics]
  *   dataset --out <dir> [--count 24] [--seed 1]
  *   video   --out <file.mp4> [--seconds 3] [--fps 30] [--width 640] [--height 360] [--seed 1]
  *   corpus  --out <dir> [--count 20] [--seed 1] [--video-seconds 0]
@@ -11,7 +11,9 @@ import { MODEL_NAMES, type ModelName, writeModels } from './models.ts';
 import { buildYolov8nArchGraph } from './yolov8n.ts';
 
 const USAGE = `usage: cli.ts <command> [options]
-  models  --out <dir> [--only <name,...>] [--seed <n>]   write <name>.onnx + <name>.json (${MODEL_NAMES.join(', ')})
+  models  --out <dir> [--only <name,...>] [--seed <n>] [--ultralytics]
+                                                          write <name>.onnx + <name>.json (${MODEL_NAMES.join(', ')});
+                                                          --ultralytics: the .onnx carries an Ultralytics export's metadata
   dataset --out <dir> [--count 24] [--seed 1]             images + ground-truth.json
   video   --out <file.mp4> [--seconds 3] [--fps 30] [--width 640] [--height 360] [--seed 1]
   corpus  --out <dir> [--count 20] [--seed 1] [--video-seconds 0]   1080p JPEGs (+ optional 1080p30 clip)`;
@@ -37,6 +39,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       width: { type: 'string' },
       height: { type: 'string' },
       'video-seconds': { type: 'string' },
+      ultralytics: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -52,7 +55,11 @@ export async function main(argv: readonly string[]): Promise<number> {
     case 'models': {
       const names = values.only ? (values.only.split(',').map((s) => s.trim()) as ModelName[]) : MODEL_NAMES;
       for (const n of names) if (!MODEL_NAMES.includes(n)) throw new Error(`unknown model "${n}"`);
-      const written = await writeModels(out, { names, seed: num(values.seed, 0, 'seed') });
+      const written = await writeModels(out, {
+        names,
+        seed: num(values.seed, 0, 'seed'),
+        ultralytics: values.ultralytics,
+      });
       for (const w of written) {
         const extra =
           w.name === 'yolov8n-arch'

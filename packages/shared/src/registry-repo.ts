@@ -12,6 +12,10 @@ export interface ModelRecord {
   paddingValue: number;
   postProcessing: 'nms' | 'nms-fused' | 'softmax' | 'softmax-fused' | 'sigmoid';
   defaults: { confidence: number; iouThreshold: number; maxDetections: number; classAgnosticNms: boolean };
+  /** free text from the config, or the model's `description` metadata (Ultralytics exports) */
+  description?: string;
+  /** from the config, or the model's `author` metadata */
+  author?: string;
   /** object key of the ONNX weights */
   weightsKey: string;
   weightsSha256: string;

@@ -1,5 +1,5 @@
 import { WorkflowCompileError } from '@visionbatch/engine/errors';
-import { compileWorkflow } from '@visionbatch/engine/workflow/compiler';
+import { type CompileWarning, compileWorkflow } from '@visionbatch/engine/workflow/compiler';
 import { Errors } from '@visionbatch/shared/errors';
 import type { ModelRecord, RegistryRepo } from '@visionbatch/shared/registry-repo';
 import { resolveStepModelId } from '@visionbatch/shared/workflow-refs';
@@ -32,14 +32,19 @@ export async function registeredModels(
  * dimensionality, model tasks), so a definition that could not run is refused when it is saved and
  * when a job is created, not when a machine picks the job up. The error names the step and field
  * of the first problem and lists every problem (and, for an unknown block, the supported ones).
+ * Returns what the definition has that is ignored (unknown step fields), for the caller to report.
  */
 export function compileForApi(
   definition: Record<string, unknown>,
   models: Readonly<Record<string, ModelRecord>>,
   opts: { parameters?: Record<string, unknown>; fieldPrefix: string; unknownModels: 'error' | 'allow' },
-): void {
+): CompileWarning[] {
   try {
-    compileWorkflow(definition, { models, parameters: opts.parameters, unknownModels: opts.unknownModels });
+    return compileWorkflow(definition, {
+      models,
+      parameters: opts.parameters,
+      unknownModels: opts.unknownModels,
+    }).warnings;
   } catch (err) {
     if (!(err instanceof WorkflowCompileError)) throw err;
     const first = err.problems[0];

@@ -54,6 +54,32 @@ function compileError(def: unknown, parameters?: Record<string, unknown>): Workf
 }
 
 describe('compileWorkflow', () => {
+  it('accepts unknown step fields, as Roboflow does, and warns about each with the closest field', () => {
+    const c = compileWorkflow(
+      wf([{ ...DET, iou: 0.45, colour: 'red', api_key: 'x', image: undefined }, CROP]),
+      { models: MODELS },
+    );
+    expect(c.warnings).toEqual([
+      {
+        step: 'det',
+        field: 'iou',
+        message:
+          '"iou" is not a field of roboflow_core/roboflow_object_detection_model@v2; did you mean "iou_threshold"?',
+      },
+      {
+        step: 'det',
+        field: 'colour',
+        message: '"colour" is not a field of roboflow_core/roboflow_object_detection_model@v2',
+      },
+    ]);
+    // the misspelt field keeps the default
+    expect(c.steps.find((s) => s.name === 'det')?.fields.iou_threshold).toEqual({
+      kind: 'literal',
+      value: 0.3,
+    });
+    expect(compileWorkflow(wf([DET]), { models: MODELS }).warnings).toEqual([]);
+  });
+
   it('compiles detector → crop → classifier with levels and lineage', () => {
     const c = compileWorkflow(
       wf(

@@ -1,4 +1,5 @@
 import type { ModelRecord } from '@visionbatch/shared/registry-repo';
+import { closestName } from '../closest-name.ts';
 import { type CompileProblem, WorkflowCompileError } from '../errors.ts';
 import { type BlockDef, type FieldSpec, Kind } from './block.ts';
 import { blockFor, isPlannedType, isStatefulType, supportedTypes } from './registry.ts';
@@ -75,6 +76,18 @@ export interface CompiledWorkflow {
   /** every model id the workflow can use (literal, or resolved from parameters) */
   modelIds: string[];
   models: Readonly<Record<string, ModelRecord>>;
+  /** what the definition has that this compiler ignores (unknown step fields) */
+  warnings: CompileWarning[];
+}
+
+/**
+ * Something a definition says that has no effect. Roboflow ignores unknown step fields; so do we,
+ * but we say so, since a misspelt field (`iou` for `iou_threshold`) silently keeps its default.
+ */
+export interface CompileWarning {
+  step: string;
+  field: string;
+  message: string;
 }
 
 export interface CompileOptions {
@@ -294,6 +307,26 @@ function parseField(step: string, spec: FieldSpec, value: unknown, problems: Pro
       }
       return { kind: 'literal', value };
   }
+}
+
+/** Keys of a step that are not fields of its block, with the closest field name. */
+function unknownFieldWarnings(step: RawStep): CompileWarning[] {
+  const fieldNames = step.block.fields.flatMap((f) => [f.name, ...(f.aliases ?? [])]);
+  // `api_key` is a Roboflow platform field, accepted anywhere and ignored (spec §5.4).
+  const known = new Set(['name', 'type', 'api_key', ...fieldNames]);
+  return Object.keys(step.raw)
+    .filter((k) => !known.has(k))
+    .map((field) => {
+      const near = closestName(
+        field,
+        step.block.fields.map((f) => f.name),
+      );
+      return {
+        step: step.name,
+        field,
+        message: `"${field}" is not a field of ${step.type}${near ? `; did you mean "${near}"?` : ''}`,
+      };
+    });
 }
 
 function parseStepFields(step: RawStep, problems: Problems): Record<string, FieldValue> {
@@ -686,6 +719,7 @@ export function compileWorkflow(definition: unknown, opts: CompileOptions): Comp
     pixelInputs: [...pixelInputs],
     modelIds: [...modelIds],
     models: opts.models,
+    warnings: rawSteps.flatMap(unknownFieldWarnings),
   };
 }
 

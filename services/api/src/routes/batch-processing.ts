@@ -1,3 +1,4 @@
+import type { CompileWarning } from '@visionbatch/engine/workflow/compiler';
 import { effectiveDefinition } from '@visionbatch/shared/effective-definition';
 import { Errors } from '@visionbatch/shared/errors';
 import { assertBatchId, assertJobId } from '@visionbatch/shared/ids';
@@ -61,13 +62,14 @@ function parseDefinition(body: unknown): WorkflowProcessingJob {
 
 /**
  * Checks what a job names exists and fits (batch, content type, workflow, models) and answers the
- * snapshot the job will run: the workflow definition and model records as they are now.
+ * snapshot the job will run (the workflow definition and model records as they are now) and the
+ * workflow's compile warnings (fields it ignores).
  */
 async function validateAgainstState(
   deps: ApiDeps,
   ws: string,
   def: WorkflowProcessingJob,
-): Promise<JobSnapshot> {
+): Promise<{ snapshot: JobSnapshot; warnings: CompileWarning[] }> {
   if (def.processingSpecification.workspace !== ws) {
     throw Errors.validation('processingSpecification.workspace', `must be "${ws}", the workspace of the URL`);
   }
@@ -139,12 +141,12 @@ async function validateAgainstState(
       `model "${missing[0].modelId}" is not registered in workspace "${ws}"`,
     );
   }
-  compileForApi(wf.definition, models, {
+  const warnings = compileForApi(wf.definition, models, {
     parameters: params,
     fieldPrefix: 'workflow.',
     unknownModels: 'error',
   });
-  return { workflow: wf.definition, models };
+  return { snapshot: { workflow: wf.definition, models }, warnings };
 }
 
 /** Batch Processing routes (spec/batch-api.md §3). */
@@ -177,7 +179,7 @@ export function batchProcessingRoutes(app: FastifyInstance, deps: ApiDeps): void
     async (req) => {
       const jobId = assertJobId(req.params.jobId);
       const def = parseDefinition(req.body);
-      const snapshot = await validateAgainstState(deps, req.workspace, def);
+      const { snapshot, warnings } = await validateAgainstState(deps, req.workspace, def);
       const now = deps.clock.now();
       const r = await deps.jobs.create(
         {
@@ -198,6 +200,20 @@ export function batchProcessingRoutes(app: FastifyInstance, deps: ApiDeps): void
       );
       if (r === 'different')
         throw Errors.conflict(`job "${jobId}" exists with a different definition`, { jobId });
+      // What the workflow ignores goes into the job's logs, where `fetch-logs` shows it.
+      if (r === 'created' && warnings.length > 0)
+        await deps.jobs.log(
+          req.workspace,
+          jobId,
+          ...warnings.map((w) => ({
+            processingStageId: null,
+            taskId: null,
+            severity: 'warning' as const,
+            reportingModule: 'api',
+            logType: 'workflow-warning',
+            payload: { step: w.step, field: w.field, message: w.message },
+          })),
+        );
       // The scheduler also finds queued jobs on its own tick; this call only saves that wait.
       deps.scheduler
         .SubmitJob({ workspace: req.workspace, job_id: jobId })

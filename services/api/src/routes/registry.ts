@@ -4,37 +4,20 @@ import { Errors } from '@visionbatch/shared/errors';
 import { objectKeys } from '@visionbatch/shared/object-keys';
 import type { ModelRecord } from '@visionbatch/shared/registry-repo';
 import { iso } from '@visionbatch/shared/time';
-import { issueField } from '@visionbatch/shared/wire/batch-processing';
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
 import type { ApiDeps } from '../deps.ts';
+import {
+  type ModelConfigInput,
+  modelFactsOfWeights,
+  parseModelConfig,
+  resolveModelConfig,
+} from '../model-config.ts';
 import { VALIDATE_MAX_BYTES, validateModel } from '../model-validation.ts';
 import { compileForApi, registeredModels } from '../workflow-compile.ts';
 
 const WORKFLOW_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
 const MODEL_ID_RE = /^[A-Za-z0-9_.-]{1,100}(\/[A-Za-z0-9_.-]{1,100})?$/;
 const MAX_MODEL_BYTES = 1024 ** 3;
-
-/** Model config accepted at upload (camelCase; spec/workflows.md §5.4). */
-const ModelConfig = z.object({
-  task: z.enum(['object-detection', 'classification', 'multi-label-classification']),
-  architecture: z.string().min(1).max(64).default('yolov8'),
-  classNames: z.array(z.string().min(1).max(256)).min(1).max(10_000),
-  input: z.object({ width: z.number().int().min(8).max(8192), height: z.number().int().min(8).max(8192) }),
-  resizeMode: z
-    .enum(['stretch', 'letterbox', 'center-crop', 'shortest-edge-center-crop'])
-    .default('letterbox'),
-  paddingValue: z.number().int().min(0).max(255).default(114),
-  postProcessing: z.enum(['nms', 'nms-fused', 'softmax', 'softmax-fused', 'sigmoid']).optional(),
-  defaults: z
-    .object({
-      confidence: z.number().min(0).max(1).default(0.4),
-      iouThreshold: z.number().min(0).max(1).default(0.3),
-      maxDetections: z.number().int().min(1).max(10_000).default(300),
-      classAgnosticNms: z.boolean().default(false),
-    })
-    .default({ confidence: 0.4, iouThreshold: 0.3, maxDetections: 300, classAgnosticNms: false }),
-});
 
 /**
  * Accepts the three shapes of spec/workflows.md §1.1 and returns the bare definition:
@@ -80,7 +63,7 @@ export function registryRoutes(
       const definition = bareDefinition(req.body);
       await validateWorkflow(req.workspace, definition);
       const { models } = await registeredModels(req.workspace, definition, deps.registry);
-      compileForApi(definition, models, { fieldPrefix: '', unknownModels: 'allow' });
+      const warnings = compileForApi(definition, models, { fieldPrefix: '', unknownModels: 'allow' });
       const now = iso(deps.clock.now());
       const prev = await deps.registry.getWorkflow(req.workspace, workflowId);
       await deps.registry.putWorkflow(req.workspace, {
@@ -89,7 +72,7 @@ export function registryRoutes(
         createdAt: prev?.createdAt ?? now,
         updatedAt: now,
       });
-      return { workflowId, status: prev ? 'updated' : 'created' };
+      return { workflowId, status: prev ? 'updated' : 'created', warnings };
     },
   );
   app.get<{ Params: WfParams }>(`${WF}/:workflowId`, async (req) => {
@@ -124,7 +107,7 @@ export function registryRoutes(
       );
     const key = objectKeys.modelWeights(req.workspace, modelId, randomUUID());
     const previous = await deps.registry.getModel(req.workspace, modelId);
-    let config: z.infer<typeof ModelConfig> | null = null;
+    let config: ModelConfigInput | null = null;
     let weights: { sha256: string; bytes: number } | null = null;
     const discard = async (err: unknown): Promise<never> => {
       await deps.store.delete(key).catch(() => {});
@@ -135,18 +118,7 @@ export function registryRoutes(
         limits: { fileSize: MAX_MODEL_BYTES, files: 1, fields: 4, fieldSize: 1024 * 1024 },
       })) {
         if (part.type === 'field' && part.fieldname === 'config') {
-          let raw: unknown;
-          try {
-            raw = JSON.parse(String(part.value));
-          } catch {
-            throw Errors.validation('config', 'is not valid JSON');
-          }
-          const parsed = ModelConfig.safeParse(raw);
-          if (!parsed.success) {
-            const issue = parsed.error.issues[0];
-            throw Errors.validation(`config.${issueField(issue.path)}`, issue.message);
-          }
-          config = parsed.data;
+          config = parseModelConfig(String(part.value));
         } else if (part.type === 'file' && part.fieldname === 'weights') {
           const hash = createHash('sha256');
           let bytes = 0;
@@ -167,36 +139,29 @@ export function registryRoutes(
     } catch (err) {
       await discard(err);
     }
-    if (!config) return discard(Errors.validation('config', 'missing form field'));
     if (!weights || weights.bytes === 0)
       return discard(Errors.validation('weights', 'missing or empty file'));
+    // The config is optional: what it leaves out comes from the file (Ultralytics metadata, graph
+    // shapes). Models too large to hold in memory are stored unread, so their config must be complete.
+    const bytes = weights.bytes <= VALIDATE_MAX_BYTES ? await deps.store.getBuffer(key) : null;
+    let resolved: ReturnType<typeof resolveModelConfig>;
+    try {
+      resolved = resolveModelConfig(config, bytes && modelFactsOfWeights(bytes));
+    } catch (err) {
+      return discard(err);
+    }
     const rec: ModelRecord = {
       modelId,
-      task: config.task,
-      architecture: config.architecture,
-      classNames: config.classNames,
-      input: config.input,
-      resizeMode: config.resizeMode,
-      paddingValue: config.paddingValue,
-      postProcessing:
-        config.postProcessing ??
-        (config.task === 'object-detection'
-          ? 'nms'
-          : config.task === 'classification'
-            ? 'softmax'
-            : 'sigmoid'),
-      defaults: config.defaults,
+      ...resolved.config,
       weightsKey: key,
       weightsSha256: weights.sha256,
       weightsBytes: weights.bytes,
       createdAt: iso(deps.clock.now()),
     };
-    if (weights.bytes <= VALIDATE_MAX_BYTES) {
-      await validateModel(rec, await deps.store.getBuffer(key)).catch(discard);
-    }
+    if (bytes) await validateModel(rec, bytes).catch(discard);
     await deps.registry.putModel(req.workspace, rec);
     if (previous && previous.weightsKey !== key) await deps.store.delete(previous.weightsKey);
-    return { model: rec };
+    return { model: rec, configSources: resolved.sources };
   });
   app.get<{ Params: MdParams }>(`${MD}/*`, async (req) => {
     const modelId = modelIdOf(req.params);
