@@ -27,7 +27,7 @@ import { UrlAllowlist } from './ssrf-guard.ts';
 // The scheduler's composition root: config → dependencies → gRPC + ops HTTP + reconcile loop.
 const config = loadConfig();
 const logger = createLogger('scheduler', config.logLevel);
-const redis = createRedis(config.redisUrl);
+const redis = createRedis(config.redis);
 const metrics = createMetricsRegistry('scheduler');
 
 const meteredSeconds = new Counter({
