@@ -213,7 +213,8 @@ const containersOf = (spec: PodSpec) => [...(spec.initContainers ?? []), ...spec
 function bytes(q: string | number): number {
   const m = /^(\d+(?:\.\d+)?)([KMG]i|[kmg]b)?$/.exec(String(q));
   if (!m) throw new Error(`quantity ${q}`);
-  const unit = { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[m[2] ?? ''] ?? 1;
+  const unit =
+    { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 }[m[2] ?? ''] ?? 1;
   return Number(m[1]) * unit;
 }
 
@@ -337,7 +338,10 @@ function kubectlKustomize(overlay: string, components: string[], images: ImageOv
       ...(images.length > 0 ? { images } : {}),
     };
     writeFileSync(path.join(tmp, 'kustomization.yaml'), stringifyYaml(out));
-    const res = spawnSync('kubectl', ['kustomize', '--load-restrictor', 'LoadRestrictionsNone', tmp], { encoding: 'utf8', timeout: 30_000 });
+    const res = spawnSync('kubectl', ['kustomize', '--load-restrictor', 'LoadRestrictionsNone', tmp], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     if (res.status !== 0) throw new Error(res.stderr);
     return parseAllDocuments(res.stdout).map((d) => d.toJS() as K8sObject);
   } finally {
@@ -515,7 +519,10 @@ describe.each(VARIANTS.map((v) => ({ ...v, title: describeVariant(v) })))('deplo
       expect(spec.hostIPC ?? false, `${at} hostIPC`).toBe(false);
       for (const vol of spec.volumes ?? []) {
         const sources = Object.keys(vol).filter((k) => k !== 'name');
-        expect(sources.every((s) => allowedVolumes.has(s)), `${at} volume ${vol.name}: ${sources}`).toBe(true);
+        expect(
+          sources.every((s) => allowedVolumes.has(s)),
+          `${at} volume ${vol.name}: ${sources}`,
+        ).toBe(true);
       }
       for (const c of containersOf(spec)) {
         const where = `${at} container ${c.name}`;
@@ -576,7 +583,9 @@ describe.each(VARIANTS.map((v) => ({ ...v, title: describeVariant(v) })))('deplo
       expect(ann['prometheus.io/path'], objectId(w)).toBe('/metrics');
       expect(c.ports?.find((p) => p.name === 'http-metrics')?.containerPort, objectId(w)).toBe(ports.metrics);
       // one name per image, so an `images:` override of one never renames the other
-      expect(c.image, objectId(w)).toMatch(w.metadata.name === 'worker-gpu' ? /^visionbatch-gpu:/ : /^visionbatch:/);
+      expect(c.image, objectId(w)).toMatch(
+        w.metadata.name === 'worker-gpu' ? /^visionbatch-gpu:/ : /^visionbatch:/,
+      );
     }
     const scheduler = find<Workload>(objects, 'Deployment', 'scheduler').spec.template.spec.containers[0];
     expect(scheduler.ports?.map((p) => p.containerPort).sort()).toEqual([50051, 8081].sort());
@@ -588,7 +597,9 @@ describe.each(VARIANTS.map((v) => ({ ...v, title: describeVariant(v) })))('deplo
       }
     for (const name of ['minio', 'minio-setup'])
       for (const w of workloads(objects).filter((x) => x.metadata.name === name))
-        expect(w.spec.template.spec.containers[0].image, `${name} by digest`).toMatch(/@sha256:[0-9a-f]{64}$/);
+        expect(w.spec.template.spec.containers[0].image, `${name} by digest`).toMatch(
+          /@sha256:[0-9a-f]{64}$/,
+        );
   });
 
   it('Secrets are only referenced, by the documented names and keys; settings are known; ConfigMap references resolve', () => {
@@ -612,9 +623,14 @@ describe.each(VARIANTS.map((v) => ({ ...v, title: describeVariant(v) })))('deplo
           const s = e.valueFrom?.secretKeyRef;
           if (s) expect(SECRETS[s.name], `${objectId(w)} secret ${s.name}.${s.key}`).toContain(s.key);
           const m = e.valueFrom?.configMapKeyRef;
-          if (m) expect(configMaps.get(m.name)?.[m.key], `${objectId(w)} configMap ${m.name}.${m.key}`).toBeDefined();
+          if (m)
+            expect(
+              configMaps.get(m.name)?.[m.key],
+              `${objectId(w)} configMap ${m.name}.${m.key}`,
+            ).toBeDefined();
           // a secret value is never written into a manifest
-          if (/PASSWORD|SECRET|KEYS?$/.test(e.name)) expect(e.value, `${objectId(w)} ${e.name}`).toBeUndefined();
+          if (/PASSWORD|SECRET|KEYS?$/.test(e.name))
+            expect(e.value, `${objectId(w)} ${e.name}`).toBeUndefined();
         }
         for (const vol of spec.volumes ?? []) {
           const cm = (vol.configMap as { name: string } | undefined)?.name;
@@ -626,12 +642,18 @@ describe.each(VARIANTS.map((v) => ({ ...v, title: describeVariant(v) })))('deplo
         const env = new Map(c.env?.map((e) => [e.name, e.valueFrom?.secretKeyRef?.name]));
         expect(env.get('VB_REDIS_PASSWORD'), objectId(w)).toBe('vb-redis');
         expect(env.get('VB_CONTROL_PLANE_SECRET'), objectId(w)).toBe('vb-control-plane');
-        expect(c.envFrom?.some((r) => r.secretRef?.name === 'vb-s3'), objectId(w)).toBe(true);
+        expect(
+          c.envFrom?.some((r) => r.secretRef?.name === 'vb-s3'),
+          objectId(w),
+        ).toBe(true);
       }
     }
     const api = find<Workload>(objects, 'Deployment', 'api').spec.template.spec.containers[0];
     for (const name of ['VB_API_KEYS', 'VB_URL_SIGNING_SECRET'])
-      expect(api.env?.find((e) => e.name === name)?.valueFrom?.secretKeyRef).toEqual({ name: 'vb-api', key: name });
+      expect(api.env?.find((e) => e.name === name)?.valueFrom?.secretKeyRef).toEqual({
+        name: 'vb-api',
+        key: name,
+      });
     // Cluster-facing values the services need (not the loopback defaults of config.ts).
     const cfg = configMaps.get('vb-config') ?? {};
     expect(cfg.VB_STORE_DRIVER).toBe('s3');
@@ -653,7 +675,11 @@ describe.each(VARIANTS.map((v) => ({ ...v, title: describeVariant(v) })))('deplo
     expect(scheduler.spec.replicas).toBe(2);
     expect(scheduler.spec.strategy?.type).toBe('RollingUpdate');
     expect(scheduler.spec.strategy?.rollingUpdate?.maxUnavailable).toBe(0);
-    const pdb = find<K8sObject & { spec: { minAvailable?: number } }>(objects, 'PodDisruptionBudget', 'scheduler');
+    const pdb = find<K8sObject & { spec: { minAvailable?: number } }>(
+      objects,
+      'PodDisruptionBudget',
+      'scheduler',
+    );
     expect(pdb.spec.minAvailable).toBe(1);
     expect(byKind(objects, 'ClusterRole')).toEqual([]);
     expect(byKind(objects, 'ClusterRoleBinding')).toEqual([]);
@@ -685,7 +711,9 @@ describe.each(VARIANTS.map((v) => ({ ...v, title: describeVariant(v) })))('deplo
       expect(podsRule).toEqual({ apiGroups: [''], resources: ['pods'], verbs: ['list', 'patch'] });
       const [binding] = byKind<Binding>(objects, 'RoleBinding');
       expect(binding.roleRef).toMatchObject({ kind: 'Role', name: 'scheduler-scale-workers' });
-      expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'scheduler', namespace: 'visionbatch' }]);
+      expect(binding.subjects).toEqual([
+        { kind: 'ServiceAccount', name: 'scheduler', namespace: 'visionbatch' },
+      ]);
     }
     // and it is told which Deployments are the pools
     expect(
@@ -703,7 +731,9 @@ describe.each(VARIANTS.map((v) => ({ ...v, title: describeVariant(v) })))('deplo
       objects,
       'PodDisruptionBudget',
     );
-    for (const w of byKind<Workload>(objects, 'Deployment').filter((d) => d.metadata.name.startsWith('worker-'))) {
+    for (const w of byKind<Workload>(objects, 'Deployment').filter((d) =>
+      d.metadata.name.startsWith('worker-'),
+    )) {
       // A re-apply or a GitOps sync must not reset the pool the autoscaler (or KEDA) sized.
       expect(w.spec.replicas, `${objectId(w)} replicas`).toBeUndefined();
       const spec = w.spec.template.spec;
@@ -720,7 +750,9 @@ describe.each(VARIANTS.map((v) => ({ ...v, title: describeVariant(v) })))('deplo
       expect(ann['karpenter.sh/do-not-disrupt'], objectId(w)).toBe('true');
       const cpu = c.env?.find((e) => e.name === 'VB_WORKER_CPU_REQUEST')?.valueFrom?.resourceFieldRef;
       expect(cpu, objectId(w)).toEqual({ containerName: c.name, resource: 'requests.cpu' });
-      expect(pdbs.some((p) => matches(p.spec.selector.matchLabels, w.spec.template.metadata.labels))).toBe(true);
+      expect(pdbs.some((p) => matches(p.spec.selector.matchLabels, w.spec.template.metadata.labels))).toBe(
+        true,
+      );
     }
     for (const p of pdbs)
       expect(
@@ -756,13 +788,17 @@ describe.each(VARIANTS.map((v) => ({ ...v, title: describeVariant(v) })))('deplo
     const podsByName = pods().map(({ w, t }) => ({ name: w.metadata.name, labels: t.metadata.labels, w }));
     const labelsOf = (name: string) => podsByName.find((p) => p.name === name)?.labels ?? {};
     for (const p of podsByName) {
-      const own = policies.filter((np) => !isEmptySelector(np.spec.podSelector) && selects(np.spec.podSelector, p.labels));
+      const own = policies.filter(
+        (np) => !isEmptySelector(np.spec.podSelector) && selects(np.spec.podSelector, p.labels),
+      );
       expect(own.length, `${p.name} has a policy of its own`).toBeGreaterThan(0);
     }
     /** Who may connect to `port` of the pods named `name`: the peers of every ingress rule that lets it in. */
     const allowedFrom = (name: string, port: number) =>
       policies
-        .filter((np) => np.spec.policyTypes.includes('Ingress') && selects(np.spec.podSelector, labelsOf(name)))
+        .filter(
+          (np) => np.spec.policyTypes.includes('Ingress') && selects(np.spec.podSelector, labelsOf(name)),
+        )
         .flatMap((np) => np.spec.ingress ?? [])
         .filter((r) => !r.ports || r.ports.some((p) => p.port === port))
         .flatMap((r) => r.from ?? [{}]);
@@ -775,12 +811,15 @@ describe.each(VARIANTS.map((v) => ({ ...v, title: describeVariant(v) })))('deplo
         expect(isEmptySelector(sel)).toBe(false);
         for (const p of podsByName)
           if (selects(sel, p.labels))
-            expect(allowed, `${p.name} may connect`).toContain(p.labels['app.kubernetes.io/component'] ?? p.name);
+            expect(allowed, `${p.name} may connect`).toContain(
+              p.labels['app.kubernetes.io/component'] ?? p.name,
+            );
       }
     };
     onlyPods(allowedFrom('scheduler', 50051), ['api', 'worker']);
     if (v.redis === 'bundled') onlyPods(allowedFrom('redis', 6379), ['api', 'scheduler', 'worker']);
-    if (v.store === 'local-minio') onlyPods(allowedFrom('minio', 9000), ['api', 'scheduler', 'worker', 'minio-setup']);
+    if (v.store === 'local-minio')
+      onlyPods(allowedFrom('minio', 9000), ['api', 'scheduler', 'worker', 'minio-setup']);
     for (const [name, port] of [
       ['api', 8083],
       ['scheduler', 8081],
@@ -800,16 +839,26 @@ describe.each(VARIANTS.map((v) => ({ ...v, title: describeVariant(v) })))('deplo
     // private ranges (and the cloud metadata address) excepted
     const egressOf = (name: string) =>
       policies
-        .filter((np) => np.spec.policyTypes.includes('Egress') && selects(np.spec.podSelector, labelsOf(name)))
+        .filter(
+          (np) => np.spec.policyTypes.includes('Egress') && selects(np.spec.podSelector, labelsOf(name)),
+        )
         .flatMap((np) => np.spec.egress ?? []);
     for (const p of podsByName)
-      expect(egressOf(p.name).some((r) => r.ports?.some((x) => x.port === 53)), `${p.name} DNS`).toBe(true);
-    const internet = egressOf('scheduler').find((r) => !r.ports && r.to?.some((t) => t.ipBlock?.cidr === '0.0.0.0/0'));
+      expect(
+        egressOf(p.name).some((r) => r.ports?.some((x) => x.port === 53)),
+        `${p.name} DNS`,
+      ).toBe(true);
+    const internet = egressOf('scheduler').find(
+      (r) => !r.ports && r.to?.some((t) => t.ipBlock?.cidr === '0.0.0.0/0'),
+    );
     expect(internet?.to?.find((t) => t.ipBlock?.cidr === '0.0.0.0/0')?.ipBlock?.except).toEqual(
       expect.arrayContaining(['10.0.0.0/8', '169.254.0.0/16']),
     );
     for (const name of ['api', 'worker-cpu'])
-      expect(egressOf(name).every((r) => r.ports && r.ports.length > 0), `${name} egress is by port`).toBe(true);
+      expect(
+        egressOf(name).every((r) => r.ports && r.ports.length > 0),
+        `${name} egress is by port`,
+      ).toBe(true);
   });
 
   it('Services, the route in and ServiceMonitors point at existing pods and ports; the route never at /metrics', () => {
@@ -828,16 +877,32 @@ describe.each(VARIANTS.map((v) => ({ ...v, title: describeVariant(v) })))('deplo
     }
     const api = find<Service>(objects, 'Service', 'api');
     const backends: { name: string; port?: string | number }[] = [];
-    for (const ing of byKind<K8sObject & { spec: { rules: { http: { paths: { backend: { service: { name: string; port: { name?: string; number?: number } } } }[] } }[]; tls?: { secretName: string }[] } }>(objects, 'Ingress')) {
+    for (const ing of byKind<
+      K8sObject & {
+        spec: {
+          rules: {
+            http: {
+              paths: { backend: { service: { name: string; port: { name?: string; number?: number } } } }[];
+            };
+          }[];
+          tls?: { secretName: string }[];
+        };
+      }
+    >(objects, 'Ingress')) {
       for (const rule of ing.spec.rules)
         for (const p of rule.http.paths)
-          backends.push({ name: p.backend.service.name, port: p.backend.service.port.name ?? p.backend.service.port.number });
+          backends.push({
+            name: p.backend.service.name,
+            port: p.backend.service.port.name ?? p.backend.service.port.number,
+          });
       expect(ing.spec.tls?.[0]?.secretName).toBe('visionbatch-tls');
       expect(ing.metadata.annotations?.['cert-manager.io/cluster-issuer'] !== undefined).toBe(
         v.routing === 'ingress-nginx+cert-manager',
       );
     }
-    for (const route of byKind<K8sObject & { spec: { rules: { backendRefs: { name: string; port: number }[] }[] } }>(objects, 'HTTPRoute'))
+    for (const route of byKind<
+      K8sObject & { spec: { rules: { backendRefs: { name: string; port: number }[] }[] } }
+    >(objects, 'HTTPRoute'))
       for (const rule of route.spec.rules) for (const b of rule.backendRefs) backends.push(b);
     expect(backends.length).toBeGreaterThan(0);
     for (const b of backends) {
@@ -856,62 +921,88 @@ describe.each(VARIANTS.map((v) => ({ ...v, title: describeVariant(v) })))('deplo
         for (const s of svcs) expect(s.spec.ports.some((p) => p.name === e.port)).toBe(true);
       }
     }
-    for (const r of byKind<K8sObject>(objects, 'PrometheusRule')) expect(r.metadata.labels?.release).toBe('prometheus');
+    for (const r of byKind<K8sObject>(objects, 'PrometheusRule'))
+      expect(r.metadata.labels?.release).toBe('prometheus');
   });
 
-  it.runIf(v.redis === 'bundled')('the bundled Redis: password from its Secret, AOF, noeviction, headroom for rewrites, a probe that wants PONG, an exporter', () => {
-    const redis = find<Workload>(objects, 'StatefulSet', 'redis');
-    const [server, exporter] = redis.spec.template.spec.containers;
-    const script = [...(server.command ?? []), ...(server.args ?? [])].join(' ');
-    expect(script).toMatch(/--appendonly yes/);
-    expect(script).toMatch(/--maxmemory-policy noeviction/);
-    // the password reaches redis-server through a file, never on its command line
-    expect(script).toMatch(/requirepass .*\$VB_REDIS_PASSWORD.*> \/run\/redis\/auth\.conf/);
-    expect(script).toMatch(/exec redis-server \/run\/redis\/auth\.conf /);
-    expect(server.env?.find((e) => e.name === 'VB_REDIS_PASSWORD')?.valueFrom?.secretKeyRef?.name).toBe('vb-redis');
-    const maxmemory = bytes(/--maxmemory (\S+)/.exec(script)?.[1] ?? '0');
-    const limit = bytes(server.resources?.limits?.memory ?? 0);
-    expect(maxmemory).toBeGreaterThan(0);
-    expect(maxmemory / limit, 'an AOF rewrite forks: at most 60 % of the limit').toBeLessThanOrEqual(0.6);
-    const probe = (p?: Probe) => p?.exec?.command.join(' ') ?? '';
-    expect(probe(server.readinessProbe)).toMatch(/REDISCLI_AUTH="\$VB_REDIS_PASSWORD" redis-cli ping\)" = PONG/);
-    for (const p of [server.livenessProbe, server.startupProbe])
-      expect(probe(p)).toMatch(/in PONG\|LOADING\*\) exit 0;; \*\) exit 1;;/);
-    expect(redis.spec.volumeClaimTemplates?.length).toBe(1);
-    expect(exporter.name).toBe('exporter');
-    expect(exporter.env?.find((e) => e.name === 'REDIS_PASSWORD')?.valueFrom?.secretKeyRef?.name).toBe('vb-redis');
-  });
+  it.runIf(v.redis === 'bundled')(
+    'the bundled Redis: password from its Secret, AOF, noeviction, headroom for rewrites, a probe that wants PONG, an exporter',
+    () => {
+      const redis = find<Workload>(objects, 'StatefulSet', 'redis');
+      const [server, exporter] = redis.spec.template.spec.containers;
+      const script = [...(server.command ?? []), ...(server.args ?? [])].join(' ');
+      expect(script).toMatch(/--appendonly yes/);
+      expect(script).toMatch(/--maxmemory-policy noeviction/);
+      // the password reaches redis-server through a file, never on its command line
+      expect(script).toMatch(/requirepass .*\$VB_REDIS_PASSWORD.*> \/run\/redis\/auth\.conf/);
+      expect(script).toMatch(/exec redis-server \/run\/redis\/auth\.conf /);
+      expect(server.env?.find((e) => e.name === 'VB_REDIS_PASSWORD')?.valueFrom?.secretKeyRef?.name).toBe(
+        'vb-redis',
+      );
+      const maxmemory = bytes(/--maxmemory (\S+)/.exec(script)?.[1] ?? '0');
+      const limit = bytes(server.resources?.limits?.memory ?? 0);
+      expect(maxmemory).toBeGreaterThan(0);
+      expect(maxmemory / limit, 'an AOF rewrite forks: at most 60 % of the limit').toBeLessThanOrEqual(0.6);
+      const probe = (p?: Probe) => p?.exec?.command.join(' ') ?? '';
+      expect(probe(server.readinessProbe)).toMatch(
+        /REDISCLI_AUTH="\$VB_REDIS_PASSWORD" redis-cli ping\)" = PONG/,
+      );
+      for (const p of [server.livenessProbe, server.startupProbe])
+        expect(probe(p)).toMatch(/in PONG\|LOADING\*\) exit 0;; \*\) exit 1;;/);
+      expect(redis.spec.volumeClaimTemplates?.length).toBe(1);
+      expect(exporter.name).toBe('exporter');
+      expect(exporter.env?.find((e) => e.name === 'REDIS_PASSWORD')?.valueFrom?.secretKeyRef?.name).toBe(
+        'vb-redis',
+      );
+    },
+  );
 
-  it.runIf(v.keda)('KEDA scales each worker pool from the scheduler’s vb_pool_desired_machines, from 0', () => {
-    const pools = gpu ? ['cpu', 'gpu'] : ['cpu'];
-    const scaled = byKind<ScaledObject>(objects, 'ScaledObject');
-    expect(scaled.map((s) => s.spec.scaleTargetRef.name).sort()).toEqual(pools.map((p) => `worker-${p}`));
-    for (const s of scaled) {
-      const pool = s.spec.scaleTargetRef.name.replace('worker-', '');
-      find<Workload>(objects, 'Deployment', s.spec.scaleTargetRef.name);
-      expect(s.spec.minReplicaCount).toBe(0);
-      expect(s.spec.triggers).toHaveLength(1);
-      const [t] = s.spec.triggers;
-      expect(t.type).toBe('prometheus');
-      expect(t.metadata.query).toBe(`max(vb_pool_desired_machines{namespace="visionbatch", pool="${pool}"})`);
-      expect(t.metadata.threshold).toBe('1');
-      expect(t.metadata.activationThreshold).toBe('0');
-    }
-  });
+  it.runIf(v.keda)(
+    'KEDA scales each worker pool from the scheduler’s vb_pool_desired_machines, from 0',
+    () => {
+      const pools = gpu ? ['cpu', 'gpu'] : ['cpu'];
+      const scaled = byKind<ScaledObject>(objects, 'ScaledObject');
+      expect(scaled.map((s) => s.spec.scaleTargetRef.name).sort()).toEqual(pools.map((p) => `worker-${p}`));
+      for (const s of scaled) {
+        const pool = s.spec.scaleTargetRef.name.replace('worker-', '');
+        find<Workload>(objects, 'Deployment', s.spec.scaleTargetRef.name);
+        expect(s.spec.minReplicaCount).toBe(0);
+        expect(s.spec.triggers).toHaveLength(1);
+        const [t] = s.spec.triggers;
+        expect(t.type).toBe('prometheus');
+        expect(t.metadata.query).toBe(
+          `max(vb_pool_desired_machines{namespace="visionbatch", pool="${pool}"})`,
+        );
+        expect(t.metadata.threshold).toBe('1');
+        expect(t.metadata.activationThreshold).toBe('0');
+      }
+    },
+  );
 
-  it.runIf(v.monitoring)('alerts on a component down, autoscaler errors, Redis memory, lease expiries and tasks near their timeout', () => {
-    type Rule = K8sObject & { spec: { groups: { rules: { alert: string; expr: string }[] }[] } };
-    const rules = byKind<Rule>(objects, 'PrometheusRule').flatMap((r) => r.spec.groups.flatMap((g) => g.rules));
-    const expr = (alert: string) => rules.find((r) => r.alert === alert)?.expr ?? '';
-    expect(expr('VisionbatchComponentDown')).toMatch(/up\{/);
-    expect(expr('VisionbatchAutoscalerErrors')).toMatch(/vb_autoscaler_errors_total/);
-    expect(expr('VisionbatchRedisMemoryNearMax')).toMatch(/redis_memory_used_bytes.*redis_memory_max_bytes/);
-    expect(expr('VisionbatchLeaseExpiries')).toMatch(/vb_leases_expired_total/);
-    expect(expr('VisionbatchTasksNearTimeout')).toMatch(/vb_task_duration_seconds_bucket/);
-    const dashboard = find<K8sObject & { data: Record<string, string> }>(objects, 'ConfigMap', 'visionbatch-dashboard');
-    expect(dashboard.metadata.labels?.grafana_dashboard).toBe('1');
-    expect(JSON.parse(dashboard.data['visionbatch.json']).uid).toBe('visionbatch');
-  });
+  it.runIf(v.monitoring)(
+    'alerts on a component down, autoscaler errors, Redis memory, lease expiries and tasks near their timeout',
+    () => {
+      type Rule = K8sObject & { spec: { groups: { rules: { alert: string; expr: string }[] }[] } };
+      const rules = byKind<Rule>(objects, 'PrometheusRule').flatMap((r) =>
+        r.spec.groups.flatMap((g) => g.rules),
+      );
+      const expr = (alert: string) => rules.find((r) => r.alert === alert)?.expr ?? '';
+      expect(expr('VisionbatchComponentDown')).toMatch(/up\{/);
+      expect(expr('VisionbatchAutoscalerErrors')).toMatch(/vb_autoscaler_errors_total/);
+      expect(expr('VisionbatchRedisMemoryNearMax')).toMatch(
+        /redis_memory_used_bytes.*redis_memory_max_bytes/,
+      );
+      expect(expr('VisionbatchLeaseExpiries')).toMatch(/vb_leases_expired_total/);
+      expect(expr('VisionbatchTasksNearTimeout')).toMatch(/vb_task_duration_seconds_bucket/);
+      const dashboard = find<K8sObject & { data: Record<string, string> }>(
+        objects,
+        'ConfigMap',
+        'visionbatch-dashboard',
+      );
+      expect(dashboard.metadata.labels?.grafana_dashboard).toBe('1');
+      expect(JSON.parse(dashboard.data['visionbatch.json']).uid).toBe('visionbatch');
+    },
+  );
 });
 
 describe('deploy/k8s images', () => {
@@ -927,7 +1018,10 @@ describe('deploy/k8s images', () => {
       expect(imageOf(objs, name)).toBe('registry.example.com/vb/visionbatch:0.2.0');
     expect(imageOf(objs, 'worker-gpu')).toBe('visionbatch-gpu:0.1.0');
     const both = render(path.join(K8S, 'overlays/gpu'), {
-      images: [...images, { name: 'visionbatch-gpu', newName: 'registry.example.com/vb/visionbatch-gpu', newTag: '0.2.0' }],
+      images: [
+        ...images,
+        { name: 'visionbatch-gpu', newName: 'registry.example.com/vb/visionbatch-gpu', newTag: '0.2.0' },
+      ],
     });
     expect(imageOf(both, 'worker-gpu')).toBe('registry.example.com/vb/visionbatch-gpu:0.2.0');
     expect(imageOf(both, 'api')).toBe('registry.example.com/vb/visionbatch:0.2.0');
@@ -935,7 +1029,9 @@ describe('deploy/k8s images', () => {
 
   it.skipIf(!KUBECTL)('as `kubectl kustomize` does', () => {
     const dir = path.join(K8S, 'overlays/gpu');
-    const k = parseYaml(readFileSync(path.join(dir, 'kustomization.yaml'), 'utf8')) as { components: string[] };
+    const k = parseYaml(readFileSync(path.join(dir, 'kustomization.yaml'), 'utf8')) as {
+      components: string[];
+    };
     const components = k.components.map((c) => path.resolve(dir, c));
     expect(byId(render(dir, { images }))).toEqual(byId(kubectlKustomize('gpu', components, images)));
   });
@@ -944,18 +1040,22 @@ describe('deploy/k8s images', () => {
 describe('generated deployment files', () => {
   it('deploy/install/<overlay>.yaml and the generated ConfigMaps are current (`npm run deploy:render`)', () => {
     const files = deployFiles();
-    expect([...files.keys()]).toEqual(expect.arrayContaining(INSTALL_OVERLAYS.map((o) => `deploy/install/${o}.yaml`)));
+    expect([...files.keys()]).toEqual(
+      expect.arrayContaining(INSTALL_OVERLAYS.map((o) => `deploy/install/${o}.yaml`)),
+    );
     for (const [file, text] of files) {
-      const onDisk = existsSync(path.join(ROOT, file)) ? readFileSync(path.join(ROOT, file), 'utf8') : '(missing)';
+      const onDisk = existsSync(path.join(ROOT, file))
+        ? readFileSync(path.join(ROOT, file), 'utf8')
+        : '(missing)';
       expect(onDisk === text, `${file} is stale: run npm run deploy:render`).toBe(true);
     }
   });
 
   it('an install file holds its overlay, the namespace first', () => {
     for (const overlay of INSTALL_OVERLAYS) {
-      const docs = parseAllDocuments(readFileSync(path.join(ROOT, `deploy/install/${overlay}.yaml`), 'utf8')).map(
-        (d) => d.toJS() as K8sObject,
-      );
+      const docs = parseAllDocuments(
+        readFileSync(path.join(ROOT, `deploy/install/${overlay}.yaml`), 'utf8'),
+      ).map((d) => d.toJS() as K8sObject);
       expect(docs[0].kind).toBe('Namespace');
       expect(byId(docs)).toEqual(byId(render(path.join(K8S, 'overlays', overlay))));
     }
@@ -971,6 +1071,7 @@ interface ComposeService {
   environment?: Record<string, string>;
   ports?: string[];
   expose?: string[];
+  entrypoint?: string[];
   profiles?: string[];
   volumes?: string[];
   depends_on?: Record<string, { condition: string }> | string[];
@@ -996,7 +1097,7 @@ describe('docker-compose.yml', () => {
       .filter(([, s]) => !s.profiles)
       .map(([n]) => n)
       .sort();
-    expect(core).toEqual(['api', 'minio', 'redis', 'scheduler', 'worker-cpu']);
+    expect(core).toEqual(['api', 'minio', 'minio-setup', 'redis', 'scheduler', 'worker-cpu']);
     expect(svc['worker-gpu'].profiles).toEqual(['gpu']);
     expect(svc.prometheus.profiles).toEqual(['monitoring']);
     expect(svc.grafana.profiles).toEqual(['monitoring']);
@@ -1016,10 +1117,12 @@ describe('docker-compose.yml', () => {
     expect(svc['worker-gpu'].build?.target).toBe('gpu');
   });
 
-  it('wires Redis (AOF, noeviction), MinIO and the scheduler through the environment', () => {
-    const redisCmd = svc.redis.command ?? [];
-    expect(redisCmd[redisCmd.indexOf('--appendonly') + 1]).toBe('yes');
-    expect(redisCmd[redisCmd.indexOf('--maxmemory-policy') + 1]).toBe('noeviction');
+  it('wires Redis (password, AOF, noeviction), MinIO and the scheduler through the environment', () => {
+    const redisScript = (svc.redis.command ?? []).join(' ');
+    expect(redisScript).toMatch(/--appendonly yes/);
+    expect(redisScript).toMatch(/--maxmemory-policy noeviction/);
+    expect(redisScript).toMatch(/requirepass .*\$\$VB_REDIS_PASSWORD.*exec redis-server \/tmp\/auth\.conf /);
+    expect(svc.redis.healthcheck?.test.join(' ')).toMatch(/redis-cli ping\)" = PONG/);
     expect(svc.redis.volumes?.some((v) => v.startsWith('redis-data:'))).toBe(true);
     expect(svc.minio.volumes?.some((v) => v.startsWith('minio-data:'))).toBe(true);
     for (const name of ['api', 'scheduler', 'worker-cpu', 'worker-gpu']) {
@@ -1030,18 +1133,41 @@ describe('docker-compose.yml', () => {
       expect(env.VB_SCHEDULER_URL, name).toBe('scheduler:50051');
       for (const key of Object.keys(env))
         expect(CONFIG_VARS.has(key), `${name}: unknown setting ${key}`).toBe(true);
+      // secrets have no default: compose refuses to start until they are set
+      for (const key of ['VB_REDIS_PASSWORD', 'VB_S3_SECRET_KEY', 'VB_CONTROL_PLANE_SECRET'])
+        expect(env[key], `${name} ${key}`).toBe(`\${${key}:?set ${key} (deploy/README.md)}`);
     }
+    for (const key of ['VB_API_KEYS', 'VB_URL_SIGNING_SECRET'])
+      expect(svc.api.environment?.[key]).toBe(`\${${key}:?set ${key} (deploy/README.md)}`);
     expect(svc.api.environment?.VB_API_HOST).toBe('0.0.0.0');
     expect(svc.scheduler.environment?.VB_SCHEDULER_GRPC_HOST).toBe('0.0.0.0');
     expect(svc['worker-cpu'].environment?.VB_WORKER_POOL).toBe('cpu');
     expect(svc['worker-gpu'].environment?.VB_WORKER_POOL).toBe('gpu');
-    // The MinIO root user is the services' S3 identity.
-    expect(svc.minio.environment?.MINIO_ROOT_USER).toBe(svc.api.environment?.VB_S3_ACCESS_KEY);
-    expect(svc.minio.environment?.MINIO_ROOT_PASSWORD).toBe(svc.api.environment?.VB_S3_SECRET_KEY);
+    // The services use a MinIO user of their own, made by minio-setup with the scoped policy; MinIO's
+    // root credentials stay with MinIO and minio-setup.
+    const setup = svc['minio-setup'];
+    expect(setup.environment?.VB_S3_ACCESS_KEY).toBe(svc.api.environment?.VB_S3_ACCESS_KEY);
+    expect(setup.environment?.VB_S3_SECRET_KEY).toBe(svc.api.environment?.VB_S3_SECRET_KEY);
+    expect(svc.minio.environment?.MINIO_ROOT_PASSWORD).not.toBe(svc.api.environment?.VB_S3_SECRET_KEY);
+    for (const name of ['api', 'scheduler', 'worker-cpu', 'worker-gpu'])
+      expect(
+        Object.keys(svc[name].environment ?? {}).filter((k) => k.startsWith('MINIO_')),
+        name,
+      ).toEqual([]);
+    expect(setup.volumes).toContain('./deploy/s3/visionbatch-policy.json:/policy/visionbatch-policy.json:ro');
+    expect((setup.entrypoint ?? []).join(' ')).toMatch(/mc admin policy attach local visionbatch --user/);
+    for (const name of ['api', 'scheduler', 'worker-cpu'])
+      expect((svc[name].depends_on as Record<string, { condition: string }>)['minio-setup'], name).toEqual({
+        condition: 'service_completed_successfully',
+      });
+    for (const [name, s] of Object.entries(svc))
+      expect(s.image ?? '', name).not.toMatch(/^(minio|prom|grafana)\/[^:]+(:latest)?$/);
   });
 
   it('publishes the documented ports', () => {
     expect(svc.api.ports).toContain('8080:8080');
+    expect(svc.api.expose).toContain('8083'); // /metrics: the compose network only
+    expect(svc.api.environment?.VB_API_OPS_PORT).toBe('8083');
     expect(svc.scheduler.expose).toEqual(expect.arrayContaining(['50051', '8081']));
     expect(svc['worker-cpu'].expose).toContain('8082');
     expect(svc.prometheus.ports).toContain('9090:9090');
@@ -1068,7 +1194,7 @@ describe('docker-compose.yml', () => {
 });
 
 describe('Prometheus and Grafana provisioning', () => {
-  it('scrapes api:8080, scheduler:8081 and the workers on 8082', () => {
+  it('scrapes the api on its ops port 8083, scheduler:8081 and the workers on 8082', () => {
     const prom = parseYaml(readFileSync(path.join(ROOT, 'deploy/prometheus/prometheus.yml'), 'utf8')) as {
       scrape_configs: {
         job_name: string;
@@ -1082,7 +1208,7 @@ describe('Prometheus and Grafana provisioning', () => {
       ...(c.dns_sd_configs ?? []).flatMap((d) => d.names.map((n) => `${n}:${d.port}`)),
     ]);
     expect(targets).toEqual(
-      expect.arrayContaining(['api:8080', 'scheduler:8081', 'worker-cpu:8082', 'worker-gpu:8082']),
+      expect.arrayContaining(['api:8083', 'scheduler:8081', 'worker-cpu:8082', 'worker-gpu:8082']),
     );
     for (const c of prom.scrape_configs) expect(c.metrics_path ?? '/metrics').toBe('/metrics');
   });
@@ -1102,7 +1228,7 @@ describe('Prometheus and Grafana provisioning', () => {
     expect(dashboards.providers[0].options.path).toBe('/var/lib/grafana/dashboards');
   });
 
-  it('the dashboard charts every visionbatch metric', () => {
+  it('the dashboard charts every visionbatch metric, those of the autoscaler included', () => {
     const dash = JSON.parse(readFileSync(path.join(ROOT, 'deploy/grafana/visionbatch.json'), 'utf8')) as {
       uid: string;
       panels: { id: number; type: string; targets?: { expr: string }[] }[];
@@ -1122,6 +1248,10 @@ describe('Prometheus and Grafana provisioning', () => {
       'vb_metered_compute_seconds_total',
       'vb_active_jobs',
       'vb_pool_machines',
+      'vb_pool_desired_machines',
+      'vb_pool_target_machines',
+      'vb_pool_files_per_machine_second',
+      'vb_autoscaler_errors_total',
       'vb_webhook_deliveries_total',
       'vb_ingest_files_total',
     ]) {
