@@ -192,7 +192,7 @@ export function registryRoutes(
       createdAt: iso(deps.clock.now()),
     };
     if (weights.bytes <= VALIDATE_MAX_BYTES) {
-      await validateModel(rec, await deps.store.getBuffer(key)).catch(discard);
+      await validateModel(rec, await deps.store.get(key)).catch(discard);
     }
     await deps.registry.putModel(req.workspace, rec);
     if (previous && previous.weightsKey !== key) await deps.store.delete(previous.weightsKey);
