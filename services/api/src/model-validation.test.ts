@@ -31,7 +31,7 @@ describe.skipIf(process.platform !== 'linux')('validateModel', () => {
     const pid = await waitFor(
       () => {
         const p = validationChild();
-        return p !== null && readFileSync(`/proc/${p}/oom_score_adj`, 'utf8').trim() === '1000' && p;
+        return p !== null && readFileSync(`/proc/${p}/oom_score_adj`, 'utf8').trim() === '1000' ? p : null;
       },
       { timeoutMs: 30_000, message: 'the validation child with oom_score_adj 1000' },
     );
