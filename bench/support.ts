@@ -2,6 +2,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { redisAuthConf, redisServerArgs } from '@visionbatch/cli/stack';
+import { createRedis } from '@visionbatch/shared/redis';
 import { freePort, waitFor } from '../test/support/basics.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -20,6 +22,7 @@ export class BenchStack {
       VB_REDIS_URL: redisUrl,
       VB_DATA_DIR: dataDir,
       VB_API_PORT: String(await freePort()),
+      VB_API_OPS_PORT: String(await freePort()),
       VB_SCHEDULER_GRPC_PORT: String(await freePort()),
       VB_SCHEDULER_HTTP_PORT: String(await freePort()),
       VB_API_KEYS: 'bench-key:bench',
@@ -71,18 +74,17 @@ export class BenchStack {
   }
 }
 
+/** A private redis-server for a benchmark (no persistence), with a password as in production. */
 export async function startRedis(dir: string): Promise<{ url: string; proc: ChildProcess }> {
   const port = await freePort();
-  const proc = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-    { stdio: 'ignore' },
-  );
-  const url = `redis://127.0.0.1:${port}`;
+  const auth = redisAuthConf(dir);
+  const proc = spawn('redis-server', redisServerArgs(port, dir, ['--appendonly', 'no'], auth.file), {
+    stdio: 'ignore',
+  });
+  const url = `redis://:${auth.password}@127.0.0.1:${port}`;
   await waitFor(
     async () => {
-      const { Redis } = await import('ioredis');
-      const r = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0 });
+      const r = createRedis(url, { lazyConnect: true, maxRetriesPerRequest: 0 });
       r.on('error', () => {}); // refused until the server listens; the probe retries
       try {
         await r.connect();

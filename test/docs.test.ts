@@ -1,12 +1,17 @@
 import fs from 'node:fs';
 import { CONFIG_SPEC, ConfigError, loadConfig } from '@visionbatch/shared/config';
 import { describe, expect, it } from 'vitest';
+import { configTable, replaceConfigTable } from '../scripts/env-table-format.ts';
 
 describe('configuration and its documentation', () => {
   const readme = fs.readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 
   it('documents every environment variable in the README', () => {
     for (const e of CONFIG_SPEC) expect(readme, e.name).toContain(`\`${e.name}\``);
+  });
+
+  it("has the configuration table of CONFIG_SPEC, as written by 'npm run docs:env'", () => {
+    expect(replaceConfigTable(readme, configTable(CONFIG_SPEC))).toBe(readme);
   });
 
   it('names the offending variable when a value is bad', () => {

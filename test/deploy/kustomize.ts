@@ -4,9 +4,10 @@
  *
  * Supported: `resources` (files and directories holding a kustomization), `components`
  * (kind Component: resources and patches), `patches` with `path` (strategic merge, matched by
- * kind + name), `namespace`, and `labels` (pairs added to metadata.labels; includeSelectors and
- * includeTemplates false only). Any other field of a kustomization is an error rather than silently
- * ignored, so a manifest change that needs more of kustomize fails here first.
+ * kind + name; `$patch: delete` removes the object), `namespace`, `labels` (pairs added to
+ * metadata.labels; includeSelectors and includeTemplates false only) and `images` (name, newName,
+ * newTag, digest). Any other field of a kustomization is an error rather than silently ignored, so a
+ * manifest change that needs more of kustomize fails here first.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -34,6 +35,15 @@ interface Kustomization {
   components?: string[];
   patches?: { path: string }[];
   labels?: { pairs: Record<string, string>; includeSelectors?: boolean; includeTemplates?: boolean }[];
+  images?: ImageOverride[];
+}
+
+/** An `images:` entry of a kustomization. */
+export interface ImageOverride {
+  name: string;
+  newName?: string;
+  newTag?: string;
+  digest?: string;
 }
 
 const KNOWN_FIELDS = new Set([
@@ -44,6 +54,7 @@ const KNOWN_FIELDS = new Set([
   'components',
   'patches',
   'labels',
+  'images',
 ]);
 
 /** Kinds that are not namespaced (among those a visionbatch deployment could use). */
@@ -135,19 +146,21 @@ export function strategicMerge(target: unknown, patch: unknown, field = ''): unk
   if (Array.isArray(target) && Array.isArray(patch)) {
     const key = mergeKey(field, [...target, ...patch] as Json[]);
     if (!key) return patch;
-    const out: unknown[] = [...target];
-    for (const item of patch) {
-      const i = isObject(item) ? out.findIndex((t) => isObject(t) && t[key] === item[key]) : -1;
-      if (i >= 0) out[i] = strategicMerge(out[i], item, field);
-      else out.push(item);
-    }
-    return out;
+    // As kustomize orders them: the patch's items first (merged into the target's item of the same
+    // key), then the target's items the patch does not name.
+    const keyOf = (item: unknown) => (isObject(item) ? item[key] : undefined);
+    const merged = patch.map((item) => {
+      const t = target.find((x) => keyOf(x) !== undefined && keyOf(x) === keyOf(item));
+      return t === undefined ? item : strategicMerge(t, item, field);
+    });
+    const named = new Set(patch.map(keyOf));
+    return [...merged, ...target.filter((t) => !named.has(keyOf(t)))];
   }
   return patch;
 }
 
 function applyPatchFile(objects: K8sObject[], file: string): void {
-  for (const patch of parseYamlDocuments(file) as K8sObject[]) {
+  for (const patch of parseYamlDocuments(file) as (K8sObject & { $patch?: string })[]) {
     const matches = objects.filter(
       (o) =>
         o.kind === patch.kind &&
@@ -159,6 +172,10 @@ function applyPatchFile(objects: K8sObject[], file: string): void {
         `${file}: patch ${patch.kind}/${patch.metadata?.name} matches ${matches.length} objects`,
       );
     const i = objects.indexOf(matches[0]);
+    if (patch.$patch === 'delete') {
+      objects.splice(i, 1);
+      continue;
+    }
     objects[i] = strategicMerge(
       objects[i] as unknown as Json,
       patch as unknown as Json,
@@ -166,9 +183,45 @@ function applyPatchFile(objects: K8sObject[], file: string): void {
   }
 }
 
+/** Splits `registry/name:tag@digest` into name, tag and digest. */
+function splitImage(image: string): { name: string; tag?: string; digest?: string } {
+  const [ref, digest] = image.split('@');
+  const slash = ref.lastIndexOf('/');
+  const colon = ref.lastIndexOf(':');
+  return colon > slash
+    ? { name: ref.slice(0, colon), tag: ref.slice(colon + 1), digest }
+    : { name: ref, digest };
+}
+
+/** The `images:` transformer: containers whose image name equals an entry's name get its name, tag or digest. */
+export function overrideImages(objects: K8sObject[], overrides: readonly ImageOverride[]): K8sObject[] {
+  const rewrite = (image: string): string => {
+    const { name, tag, digest } = splitImage(image);
+    const o = overrides.find((x) => x.name === name);
+    if (!o) return image;
+    const newName = o.newName ?? name;
+    if (o.digest) return `${newName}@${o.digest}`;
+    if (o.newTag) return `${newName}:${o.newTag}`;
+    return `${newName}${tag ? `:${tag}` : ''}${digest ? `@${digest}` : ''}`;
+  };
+  const walk = (v: unknown, key = ''): unknown => {
+    if (Array.isArray(v))
+      return v.map((item) =>
+        (key === 'containers' || key === 'initContainers') && isObject(item) && typeof item.image === 'string'
+          ? { ...item, image: rewrite(item.image) }
+          : walk(item),
+      );
+    if (isObject(v)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, k)]));
+    return v;
+  };
+  return objects.map((o) => walk(o) as K8sObject);
+}
+
 export interface RenderOptions {
-  /** Component directories added to the top-level kustomization's `components`. */
-  extraComponents?: string[];
+  /** Component directories (absolute) in place of the top-level kustomization's `components`. */
+  components?: string[];
+  /** `images:` entries added to the top-level kustomization's. */
+  images?: ImageOverride[];
 }
 
 /** Renders the kustomization in `dir`, like `kustomize build dir`, for the subset described above. */
@@ -183,10 +236,7 @@ export function render(dir: string, options: RenderOptions = {}, expectKind = 'K
     if (statSync(p).isDirectory()) objects.push(...render(p));
     else objects.push(...(parseYamlDocuments(p) as K8sObject[]));
   }
-  for (const c of [
-    ...(k.components ?? []).map((c) => path.resolve(dir, c)),
-    ...(options.extraComponents ?? []),
-  ]) {
+  for (const c of options.components ?? (k.components ?? []).map((c) => path.resolve(dir, c))) {
     const ck = readKustomization(c);
     if (ck.kind !== 'Component') throw new Error(`${c}: components must have kind Component`);
     if (ck.namespace || ck.labels) throw new Error(`${c}: namespace/labels in a component are not supported`);
@@ -210,6 +260,8 @@ export function render(dir: string, options: RenderOptions = {}, expectKind = 'K
       return out;
     });
   }
+  const images = [...(k.images ?? []), ...(options.images ?? [])];
+  if (images.length > 0) objects = overrideImages(objects, images);
   for (const l of k.labels ?? []) {
     objects = objects.map((o) => ({
       ...o,

@@ -1,4 +1,7 @@
-/** `/metrics` on api, scheduler and worker exposes the catalogue of the README after a job ran. */
+/**
+ * `/metrics` on api, scheduler and worker exposes the catalogue of the README after a job ran; the
+ * api serves it on its ops port only, not on the public port an Ingress exposes.
+ */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flushRedisTestDb, freePort, redisTestUrl, useTempDir, waitFor } from '../support/helpers.ts';
@@ -67,7 +70,7 @@ describe('metrics catalogue', () => {
     const texts = await waitFor(
       async () => {
         const t = {
-          api: await scrape(stack.env.VB_API_PORT),
+          api: await scrape(stack.env.VB_API_OPS_PORT),
           scheduler: await scrape(stack.env.VB_SCHEDULER_HTTP_PORT),
           worker: await scrape(workerPort),
         };
@@ -88,5 +91,14 @@ describe('metrics catalogue', () => {
     expect(texts.api).toMatch(
       /vb_http_request_duration_seconds_count\{[^}]*route="\/batch-processing\/v1\/external\/:workspace\/jobs\/:jobId"/,
     );
+  });
+
+  it('keeps the api metrics off its public port, where the probes still answer', async () => {
+    const pub = `http://127.0.0.1:${stack.env.VB_API_PORT}`;
+    expect((await fetch(`${pub}/metrics`)).status).toBe(401);
+    expect((await stack.call('GET', '/metrics')).status).toBe(404); // even with a key: no such route
+    expect((await fetch(`${pub}/healthz`)).status).toBe(200);
+    expect((await fetch(`${pub}/readyz`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${stack.env.VB_API_OPS_PORT}/readyz`)).status).toBe(200);
   });
 });

@@ -27,11 +27,17 @@ export class Stack {
     dataDir: string;
     extraEnv?: Record<string, string>;
   }): Promise<Stack> {
-    const [api, grpc, sched] = [await freePort(), await freePort(), await freePort()];
+    const [api, apiOps, grpc, sched] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
     return new Stack({
       VB_REDIS_URL: opts.redisUrl,
       VB_DATA_DIR: opts.dataDir,
       VB_API_PORT: String(api),
+      VB_API_OPS_PORT: String(apiOps),
       VB_SCHEDULER_GRPC_PORT: String(grpc),
       VB_SCHEDULER_HTTP_PORT: String(sched),
       VB_API_KEYS: 'e2e-key:e2e',

@@ -1,4 +1,5 @@
 /** Redis and MinIO in containers, for machines with a Docker-compatible runtime. */
+import { randomBytes } from 'node:crypto';
 import type * as Testcontainers from 'testcontainers';
 import { waitFor } from './basics.ts';
 import { type StartedServers, TEST_REDIS_DATABASES } from './context.ts';
@@ -11,9 +12,13 @@ const MINIO_CREDENTIALS = { accessKey: 'vbtestaccess', secretKey: 'vbtestsecret'
  * removes them if this process dies before the teardown.
  */
 export async function startContainerServers(tc: typeof Testcontainers): Promise<StartedServers> {
+  // A password, as in production: every client of the suite must pass it.
+  const redisPassword = randomBytes(24).toString('hex');
   const redisContainer = new tc.GenericContainer('redis:7-alpine')
     .withCommand([
       'redis-server',
+      '--requirepass',
+      redisPassword,
       '--appendonly',
       'yes',
       '--maxmemory-policy',
@@ -48,7 +53,7 @@ export async function startContainerServers(tc: typeof Testcontainers): Promise<
     const redisPort = redis.value.getMappedPort(6379);
     const endPoint = `http://${minio.value.getHost()}:${minio.value.getMappedPort(9000)}`;
     // The wait strategies ran inside testcontainers; check the mapped ports answer from here too.
-    await waitFor(() => redisPing(redisHost, redisPort), {
+    await waitFor(() => redisPing(redisHost, redisPort, redisPassword), {
       timeoutMs: 15_000,
       message: 'redis container to answer PING',
     });
@@ -58,9 +63,10 @@ export async function startContainerServers(tc: typeof Testcontainers): Promise<
     });
     return {
       redis: {
-        url: `redis://${redisHost}:${redisPort}`,
+        url: `redis://:${redisPassword}@${redisHost}:${redisPort}`,
         host: redisHost,
         port: redisPort,
+        password: redisPassword,
         databases: TEST_REDIS_DATABASES,
         flavour: 'container',
       },

@@ -5,10 +5,14 @@
 
 /** The Redis server started for this test run. */
 export interface TestRedisInfo {
-  /** `redis://127.0.0.1:<port>` with no database number; prefer `redisTestUrl()`, which adds this worker's. */
+  /**
+   * `redis://:<password>@127.0.0.1:<port>` with no database number; prefer `redisTestUrl()`, which
+   * adds this worker's. The server requires the password, as production Redis does.
+   */
   url: string;
   host: string;
   port: number;
+  password: string;
   /** How many logical databases the server has (each test worker uses its own, see `redisTestDb()`). */
   databases: number;
   /** `local`: a redis-server child process; `container`: testcontainers' redis:7-alpine. */

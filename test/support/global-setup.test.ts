@@ -40,6 +40,19 @@ describe('test infrastructure', () => {
     }
   });
 
+  it('requires a password, as production Redis does', async () => {
+    const { host, port, password, url } = redisTestInfo();
+    expect(password.length).toBeGreaterThanOrEqual(32);
+    expect(new URL(url).password).toBe(password);
+    const anonymous = new Redis({ host, port, maxRetriesPerRequest: 0, retryStrategy: () => null });
+    anonymous.on('error', () => {});
+    try {
+      await expect(anonymous.ping()).rejects.toThrow(/NOAUTH/);
+    } finally {
+      anonymous.disconnect();
+    }
+  });
+
   it('answers S3 requests with the provided credentials', async () => {
     const client = s3TestClient();
     const bucket = freshBucketName('infra');

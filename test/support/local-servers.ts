@@ -7,7 +7,7 @@ import { closeSync, openSync, rmSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { redisServerArgs } from '@visionbatch/cli/stack';
+import { redisAuthConf, redisServerArgs } from '@visionbatch/cli/stack';
 import { freePort, tempDir, waitFor } from './basics.ts';
 import { type StartedServers, TEST_REDIS_DATABASES, type TestRedisInfo, type TestS3Info } from './context.ts';
 import { httpAnswers, redisPing } from './probes.ts';
@@ -144,22 +144,25 @@ async function withFreePort<T>(start: (port: number) => Promise<T>): Promise<T> 
 async function startRedis(): Promise<{ info: TestRedisInfo; stop: () => Promise<void> }> {
   const dir = await tempDir('vb-test-redis-');
   try {
+    // A password, as in production: every client of the suite must pass it.
+    const auth = redisAuthConf(dir);
     return await withFreePort(async (port) => {
       const server = await spawnServer({
         name: 'redis-server',
         command: 'redis-server',
         // Same durability and eviction settings as production (AOF, noeviction); no RDB snapshots.
-        args: redisServerArgs(port, dir, ['--databases', String(TEST_REDIS_DATABASES)]),
+        args: redisServerArgs(port, dir, ['--databases', String(TEST_REDIS_DATABASES)], auth.file),
         dir,
         missingHint:
           'Install it with `apt-get install -y redis-server` (Debian/Ubuntu), or make a Docker engine available so testcontainers can run redis:7-alpine.',
-        ready: () => redisPing('127.0.0.1', port),
+        ready: () => redisPing('127.0.0.1', port, auth.password),
         timeoutMs: 15_000,
       });
       const info: TestRedisInfo = {
-        url: `redis://127.0.0.1:${port}`,
+        url: `redis://:${auth.password}@127.0.0.1:${port}`,
         host: '127.0.0.1',
         port,
+        password: auth.password,
         databases: TEST_REDIS_DATABASES,
         flavour: 'local',
       };

@@ -1,8 +1,8 @@
 /** Readiness probes for the test servers. Each resolves `false` instead of throwing while not ready. */
 import net from 'node:net';
 
-/** Sends `PING` over a raw socket and expects `+PONG`; no client library needed. */
-export function redisPing(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+/** Sends `AUTH <password>` and `PING` over a raw socket and expects `+OK`, `+PONG`; no client library needed. */
+export function redisPing(host: string, port: number, password: string, timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {
     let reply = '';
     const socket = net.connect(port, host);
@@ -12,11 +12,11 @@ export function redisPing(host: string, port: number, timeoutMs = 1000): Promise
     };
     socket.setTimeout(timeoutMs, () => done(false));
     socket.once('error', () => done(false));
-    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('connect', () => socket.write(`AUTH ${password}\r\nPING\r\n`));
     socket.on('data', (data) => {
       reply += data.toString('latin1');
       // `-LOADING` while an AOF is replayed: not ready yet.
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'));
+      if (reply.split('\r\n').length > 2) done(reply.startsWith('+OK\r\n+PONG\r\n'));
     });
   });
 }

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,8 +17,8 @@ import {
 } from './stack.ts';
 
 /**
- * A stand-in for a service's main.ts: PINGs Redis over a raw socket, then serves /readyz on its
- * port; prints its environment; can crash at start, ignore SIGTERM, or leave a child process.
+ * A stand-in for a service's main.ts: AUTHs and PINGs Redis over a raw socket, then serves /readyz
+ * on its port; prints its environment; can crash at start, ignore SIGTERM, or leave a child process.
  */
 const FAKE_SERVICE = `
 import http from 'node:http';
@@ -34,15 +34,31 @@ if (process.env.FAKE_CHILD === name) {
   console.log('child pid ' + c.pid);
 }
 const u = new URL(process.env.VB_REDIS_URL);
-const s = net.connect(Number(u.port), u.hostname, () => s.write('PING\\r\\n'));
+const s = net.connect(Number(u.port), u.hostname, () =>
+  s.write('AUTH ' + process.env.VB_REDIS_PASSWORD + '\\r\\nPING\\r\\n'));
+let reply = '';
 s.on('data', (d) => {
-  if (!String(d).startsWith('+PONG')) process.exit(4);
+  reply += String(d);
+  if (!reply.includes('+PONG') && !reply.startsWith('-')) return;
+  if (reply !== '+OK\\r\\n+PONG\\r\\n') { console.error('redis said ' + reply); process.exit(4); }
   s.end();
   http.createServer((req, res) => { res.writeHead(req.url === '/readyz' ? 200 : 404); res.end('{}'); })
     .listen(Number(process.env[portVar]), '127.0.0.1');
 });
 s.on('error', (e) => { console.error(String(e)); process.exit(5); });
 `;
+
+/** The first reply line of a Redis server to `command`, over a raw socket. */
+function rawRedis(port: number, command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, '127.0.0.1', () => sock.write(command));
+    sock.once('data', (d) => {
+      sock.destroy();
+      resolve(String(d));
+    });
+    sock.once('error', reject);
+  });
+}
 
 const hasRedis = Boolean(spawnSync('redis-server', ['--version']).status === 0);
 
@@ -101,6 +117,12 @@ describe.skipIf(!hasRedis)('visionbatch up / down / status against fake services
       `VB_DATA_DIR=${path.join(root, 'data')} VB_REDIS_URL=redis://127.0.0.1:${env.VB_REDIS_PORT}`,
     );
     for (const n of ['redis', 'api', 'scheduler', 'worker']) expect(await pidOf(n)).toBeGreaterThan(1);
+    // its Redis refuses clients without the password of the data dir, which is printed nowhere
+    expect(await rawRedis(Number(env.VB_REDIS_PORT), 'PING\r\n')).toMatch(/^-NOAUTH/);
+    expect(lines.join('\n')).not.toContain(res.redis.password ?? 'no password');
+    expect(lines).toContain(
+      `  Redis:     redis://127.0.0.1:${env.VB_REDIS_PORT} (password in ${path.join(root, 'data', 'redis', 'auth.conf')})`,
+    );
   });
 
   it('is idempotent and restarts only what is missing', async () => {
@@ -194,6 +216,7 @@ describe('localStack', () => {
     expect(s.components.map((c) => c.name)).toEqual(['api', 'scheduler', 'worker']);
     expect(s.components[0].args.at(-1)).toBe('/repo/services/api/src/main.ts');
     expect(s.components[0].env.VB_REDIS_URL).toBe('redis://10.0.0.1:6379');
+    expect(s.components[0].env.VB_REDIS_PASSWORD).toBeUndefined();
     expect([s.apiKey, s.workspace, s.apiUrl]).toEqual(['vb_dev_key', 'demo', 'http://127.0.0.1:8080']);
   });
 
@@ -206,27 +229,46 @@ describe('localStack', () => {
     expect(s.components[1].env.VB_AUTOSCALER).toBe('local');
   });
 
-  it('starts its own Redis with the documented arguments', () => {
-    const s = localStack({ VB_DATA_DIR: '/tmp/x', VB_REDIS_PORT: '6399' }, '/repo');
-    const redis = s.components[0];
-    expect(redis.command).toBe('redis-server');
-    expect(redis.args).toEqual([
-      '--port',
-      '6399',
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      '/tmp/x/redis',
-      '--appendonly',
-      'yes',
-      '--maxmemory-policy',
-      'noeviction',
-      '--save',
-      '',
-      '--daemonize',
-      'no',
-    ]);
-    expect(s.redisUrl).toBe('redis://127.0.0.1:6399');
+  it('starts its own Redis with the documented arguments and a password kept in the data dir', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'vb-stack-args-'));
+    try {
+      const s = localStack({ VB_DATA_DIR: dir, VB_REDIS_PORT: '6399' }, '/repo');
+      const redis = s.components[0];
+      const conf = path.join(dir, 'redis', 'auth.conf');
+      expect(redis.command).toBe('redis-server');
+      expect(redis.args).toEqual([
+        conf,
+        '--port',
+        '6399',
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        path.join(dir, 'redis'),
+        '--appendonly',
+        'yes',
+        '--maxmemory-policy',
+        'noeviction',
+        '--save',
+        '',
+        '--daemonize',
+        'no',
+      ]);
+      expect(s.redis.url).toBe('redis://127.0.0.1:6399');
+      // the password is in the config file (owner-only), not on the command line, and the services get it
+      const password = s.redis.password ?? '';
+      expect(password).toMatch(/^[0-9a-f]{48}$/);
+      expect(await readFile(conf, 'utf8')).toBe(`requirepass "${password}"\n`);
+      expect((await stat(conf)).mode & 0o777).toBe(0o600);
+      expect(redis.args.join(' ')).not.toContain(password);
+      expect(s.components[1].env.VB_REDIS_PASSWORD).toBe(password);
+      // one password per data dir: the next run reads the same one back
+      expect(localStack({ VB_DATA_DIR: dir, VB_REDIS_PORT: '6399' }, '/repo').redis.password).toBe(password);
+      const other = await mkdtemp(path.join(os.tmpdir(), 'vb-stack-args-'));
+      expect(localStack({ VB_DATA_DIR: other }, '/repo').redis.password).not.toBe(password);
+      await rm(other, { recursive: true, force: true });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('asks for redis-server when it is not on PATH', async () => {

@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { access, constants, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { type Config, loadConfig } from '@visionbatch/shared/config';
-import { createRedis } from '@visionbatch/shared/redis';
+import { type Config, loadConfig, type RedisConnectionConfig } from '@visionbatch/shared/config';
+import { createRedis, redactRedisUrl } from '@visionbatch/shared/redis';
 import { CliError } from './cli-error.ts';
 import { table } from './format.ts';
 
@@ -15,15 +16,48 @@ type Env = Record<string, string | undefined>;
 /**
  * redis-server's arguments with the settings visionbatch needs in production: AOF on (no state
  * lost on a restart), `noeviction` (queues are never silently evicted), no RDB snapshots; bound to
- * loopback. Used by `visionbatch up` and the test servers.
+ * loopback; with `authConf` ({@link redisAuthConf}) as its config file, a password. Used by
+ * `visionbatch up`, the test servers and the benchmarks.
  */
-export function redisServerArgs(port: number, dir: string, extra: readonly string[] = []): string[] {
+export function redisServerArgs(
+  port: number,
+  dir: string,
+  extra: readonly string[] = [],
+  authConf?: string,
+): string[] {
   return [
+    // redis-server takes a config file only as its first argument.
+    ...(authConf ? [authConf] : []),
     ...['--port', String(port), '--bind', '127.0.0.1', '--dir', dir],
     ...['--appendonly', 'yes', '--maxmemory-policy', 'noeviction', '--save', ''],
     ...extra,
     ...['--daemonize', 'no'],
   ];
+}
+
+/**
+ * The password of a Redis that visionbatch starts itself: `<dir>/auth.conf` holds `requirepass`
+ * (mode 0600) and is redis-server's config file, so the password is on no command line. Made once
+ * per directory (hex, so it needs no escaping in a URL or the file), then read back.
+ */
+export function redisAuthConf(dir: string): { file: string; password: string } {
+  const file = path.join(dir, 'auth.conf');
+  const read = () => /^requirepass "([0-9a-f]+)"$/m.exec(readFileSync(file, 'utf8'))?.[1];
+  try {
+    const password = read();
+    if (password) return { file, password };
+  } catch {}
+  mkdirSync(dir, { recursive: true });
+  const password = randomBytes(24).toString('hex');
+  try {
+    writeFileSync(file, `requirepass "${password}"\n`, { mode: 0o600, flag: 'wx' });
+    return { file, password };
+  } catch {
+    // Another process made it first (or it is unreadable, which the caller should hear about).
+    const existing = read();
+    if (!existing) throw new CliError(`${file} holds no requirepass line; remove it to make a new one`);
+    return { file, password: existing };
+  }
 }
 
 /** One process of the local stack. */
@@ -80,8 +114,8 @@ export async function httpReady(url: string): Promise<boolean> {
 }
 
 /** Redis answers PING (one short-lived connection per probe, no retries). */
-export async function redisReady(url: string): Promise<boolean> {
-  const redis = createRedis(url, {
+export async function redisReady(conn: Parameters<typeof createRedis>[0]): Promise<boolean> {
+  const redis = createRedis(conn, {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     enableOfflineQueue: false,
@@ -440,8 +474,8 @@ export const SERVICES = ['api', 'scheduler', 'worker'] as const;
 export interface LocalStack {
   config: Config;
   layout: StackLayout;
-  /** Redis the services use. */
-  redisUrl: string;
+  /** Redis the services use (own: on VB_REDIS_PORT with the password of the data dir). */
+  redis: RedisConnectionConfig;
   /** Whether `up` runs its own Redis (false when VB_REDIS_URL is set). */
   ownRedis: boolean;
   components: (StackComponent & { gate?: boolean })[];
@@ -477,22 +511,35 @@ export function localStack(env: Env = process.env, root = repoRoot()): LocalStac
   const config = loadConfig(env);
   const layout = stackLayout(config.dataDir);
   const ownRedis = !env.VB_REDIS_URL?.trim();
-  const redisUrl = ownRedis ? `redis://127.0.0.1:${config.redisPort}` : config.redisUrl;
-  const childEnv: Env = { ...env, VB_DATA_DIR: config.dataDir, VB_REDIS_URL: redisUrl };
+  const redisDir = path.join(config.dataDir, 'redis');
+  const auth = ownRedis ? redisAuthConf(redisDir) : null;
+  const redis: RedisConnectionConfig = auth
+    ? {
+        ...config.redis,
+        url: `redis://127.0.0.1:${config.redisPort}`,
+        password: auth.password,
+        sentinels: [],
+      }
+    : config.redis;
+  const childEnv: Env = {
+    ...env,
+    VB_DATA_DIR: config.dataDir,
+    VB_REDIS_URL: redis.url,
+    ...(auth ? { VB_REDIS_PASSWORD: auth.password } : {}),
+  };
   const services = SERVICES.filter((s) => s !== 'worker' || config.autoscaler.actuator !== 'local');
   const components: (StackComponent & { gate?: boolean })[] = [];
-  if (ownRedis) {
-    const redisDir = path.join(config.dataDir, 'redis');
+  if (auth) {
     components.push({
       name: 'redis',
       command: 'redis-server',
-      args: redisServerArgs(config.redisPort, redisDir),
+      args: redisServerArgs(config.redisPort, redisDir, [], auth.file),
       cwd: root,
       env: childEnv,
       cmdlineMarker: 'redis-server',
       port: config.redisPort,
-      probeLabel: `PING ${redisUrl}`,
-      probe: () => redisReady(redisUrl),
+      probeLabel: `PING ${redis.url}`,
+      probe: () => redisReady(redis),
       gate: true,
     });
   }
@@ -523,7 +570,7 @@ export function localStack(env: Env = process.env, root = repoRoot()): LocalStac
   const prefix = config.api.mountPrefix;
   const apiUrl =
     prefix && !config.api.publicUrl.endsWith(prefix) ? config.api.publicUrl + prefix : config.api.publicUrl;
-  return { config, layout, redisUrl, ownRedis, components, apiUrl, apiKey, workspace };
+  return { config, layout, redis, ownRedis, components, apiUrl, apiKey, workspace };
 }
 
 /**
@@ -556,14 +603,18 @@ export async function stackUp(
       throw new CliError('redis-server not found: install it with "sudo apt-get install -y redis-server"');
     }
     await mkdir(path.join(stack.config.dataDir, 'redis'), { recursive: true });
-  } else if (!(await redisReady(stack.redisUrl))) {
-    throw new CliError(`VB_REDIS_URL is set but Redis at ${stack.redisUrl} does not answer PING`);
+  } else if (!(await redisReady(stack.redis))) {
+    throw new CliError(
+      `VB_REDIS_URL is set but Redis at ${redactRedisUrl(stack.redis.url)} does not answer PING`,
+    );
   }
   const res = await upComponents(stack.layout, stack.components, { timeoutMs: o.timeoutMs, log });
   print(res.started.length ? 'visionbatch is up.' : 'visionbatch was already running.');
   print(`  API:       ${stack.apiUrl}`);
   print(`  API key:   ${stack.apiKey} (workspace ${stack.workspace})`);
-  print(`  Redis:     ${stack.redisUrl}${stack.ownRedis ? '' : ' (external)'}`);
+  print(
+    `  Redis:     ${redactRedisUrl(stack.redis.url)}${stack.ownRedis ? ` (password in ${path.join(stack.config.dataDir, 'redis', 'auth.conf')})` : ' (external)'}`,
+  );
   print(`  Data dir:  ${stack.config.dataDir} (logs in ${stack.layout.logsDir})`);
   if (autoscaler.actuator === 'local')
     print(

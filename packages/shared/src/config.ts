@@ -36,7 +36,37 @@ export const CONFIG_SPEC: readonly ConfigEntry[] = [
     name: 'VB_REDIS_URL',
     default: 'redis://127.0.0.1:6380',
     usedBy: 'all',
-    doc: 'Redis for state and queues. `visionbatch up` starts its own Redis on VB_REDIS_PORT when this is unset.',
+    doc: 'Redis for state and queues: `redis://[[user]:password@]host:port[/db]`, or `rediss://` for TLS. `visionbatch up` starts its own Redis (with a password kept in VB_DATA_DIR/redis/auth.conf) on VB_REDIS_PORT when this is unset.',
+  },
+  {
+    name: 'VB_REDIS_PASSWORD',
+    default: '',
+    usedBy: 'all',
+    doc: 'Redis password; replaces the one in VB_REDIS_URL, so the URL can live in a ConfigMap and the password in a Secret. Set but empty, or a placeholder (`CHANGE-ME`...), stops the process.',
+  },
+  {
+    name: 'VB_REDIS_TLS_CA',
+    default: '',
+    usedBy: 'all',
+    doc: "PEM file of the CA that signed the Redis server's certificate, for `rediss://` with a private CA (default: the system's CAs).",
+  },
+  {
+    name: 'VB_REDIS_SENTINELS',
+    default: '',
+    usedBy: 'all',
+    doc: 'Comma-separated `host:port` of Redis Sentinels. When set, the master named VB_REDIS_SENTINEL_MASTER is asked of them and the host of VB_REDIS_URL is ignored (its password, database and `rediss://` still apply).',
+  },
+  {
+    name: 'VB_REDIS_SENTINEL_MASTER',
+    default: 'mymaster',
+    usedBy: 'all',
+    doc: 'Name of the master the Sentinels monitor.',
+  },
+  {
+    name: 'VB_REDIS_SENTINEL_PASSWORD',
+    default: '',
+    usedBy: 'all',
+    doc: 'Password of the Sentinels themselves (`requirepass` of sentinel.conf), when they have one.',
   },
   {
     name: 'VB_REDIS_PORT',
@@ -54,7 +84,13 @@ export const CONFIG_SPEC: readonly ConfigEntry[] = [
     name: 'VB_API_PORT',
     default: '8080',
     usedBy: 'api, up',
-    doc: 'HTTP port of the api (Roboflow-compatible REST, signed URLs, /metrics).',
+    doc: 'HTTP port of the api (Roboflow-compatible REST, signed URLs, /healthz, /readyz).',
+  },
+  {
+    name: 'VB_API_OPS_PORT',
+    default: '8083',
+    usedBy: 'api',
+    doc: 'Ops port of the api: `/metrics` (and `/healthz`, `/readyz`), on VB_API_HOST, kept off the public port so an Ingress never exposes it (0 = any free port).',
   },
   {
     name: 'VB_PUBLIC_URL',
@@ -72,7 +108,7 @@ export const CONFIG_SPEC: readonly ConfigEntry[] = [
     name: 'VB_API_KEYS',
     default: DEV_KEY,
     usedBy: 'api',
-    doc: 'Comma-separated `key:workspace` pairs. The default development key is `vb_dev_key` for workspace `demo`; set your own in production.',
+    doc: 'Comma-separated `key:workspace` pairs. The default development key is `vb_dev_key` for workspace `demo`; set your own in production (set but empty, or a placeholder such as `CHANGE-ME`, stops the api).',
   },
   {
     name: 'VB_PUBLISHABLE_KEYS',
@@ -84,7 +120,7 @@ export const CONFIG_SPEC: readonly ConfigEntry[] = [
     name: 'VB_URL_SIGNING_SECRET',
     default: '(random per data dir)',
     usedBy: 'api',
-    doc: 'HMAC secret for signed upload/download URLs. Defaults to a random secret stored in VB_DATA_DIR/url-signing.secret.',
+    doc: 'HMAC secret for signed upload/download URLs; every api replica must share it. Defaults to a random secret stored in VB_DATA_DIR/url-signing.secret. Set but empty, or a placeholder, stops the api.',
   },
   {
     name: 'VB_UPLOAD_URL_TTL_S',
@@ -239,6 +275,12 @@ export const CONFIG_SPEC: readonly ConfigEntry[] = [
     default: '',
     usedBy: 'worker',
     doc: "Override of the job's `workersPerMachine` (task slots) on this machine.",
+  },
+  {
+    name: 'VB_WORKER_CPU_REQUEST',
+    default: "(the machine's cores)",
+    usedBy: 'worker',
+    doc: "CPUs this worker may use, as a Kubernetes quantity (`2`, `1.5`, `1500m`; the manifests pass the container's CPU request through the downward API). Slots and onnxruntime threads are sized from it instead of all of the node's cores.",
   },
   {
     name: 'VB_WORKER_CACHE_DIR',
@@ -409,11 +451,13 @@ export type StoreConfig =
 export interface Config {
   dataDir: string;
   logLevel: string;
-  redisUrl: string;
+  redis: RedisConnectionConfig;
   redisPort: number;
   api: {
     host: string;
     port: number;
+    /** port of /metrics (and /healthz, /readyz), off the public port */
+    opsPort: number;
     publicUrl: string;
     mountPrefix: string;
     /** api key → workspace */
@@ -451,6 +495,8 @@ export interface Config {
     pool: 'cpu' | 'gpu';
     id: string;
     slotsOverride: number | null;
+    /** CPUs this machine may use (VB_WORKER_CPU_REQUEST); null: all of the machine's cores */
+    cpus: number | null;
     cacheDir: string;
     taskLockMs: number;
   };
@@ -490,6 +536,20 @@ export interface IngestDeadlines {
   webhookMs: number;
   storeCallMs: number;
   shardIndexMs: number;
+}
+
+/** How every process reaches Redis (ioredis options are derived from it in `redis.ts`). */
+export interface RedisConnectionConfig {
+  /** `redis://` or `rediss://` (TLS) URL; may carry user, password and database */
+  url: string;
+  /** replaces the URL's password when set */
+  password: string | null;
+  /** PEM file of a private CA to trust for `rediss://` */
+  tlsCaFile: string | null;
+  /** Sentinels to ask for the master; empty: connect to the URL's host */
+  sentinels: readonly { host: string; port: number }[];
+  sentinelMaster: string;
+  sentinelPassword: string | null;
 }
 
 /** Pool limits of the autoscaler. */
@@ -592,6 +652,68 @@ function pairs(env: Env, name: string, dflt: string, what: string): Map<string, 
   return out;
 }
 
+/** Values that mark a secret nobody has filled in yet (`CHANGE-ME-...`, `<your key>`, `placeholder`). */
+const PLACEHOLDER = /change[-_ ]?me|replace[-_ ]?me|placeholder|<[^<>]+>/i;
+
+/**
+ * A secret from the environment: `undefined` when unset. A variable that is set but blank, or that
+ * still holds a placeholder, is a {@link ConfigError}: a deployment whose Secret was never filled in
+ * must not start on a development default. The message never contains the value.
+ */
+export function secretVar(env: Env, name: string): string | undefined {
+  const v = env[name];
+  if (v === undefined) return undefined;
+  if (v.trim() === '') throw new ConfigError(name, 'is set but empty; set a real value or unset it');
+  if (PLACEHOLDER.test(v))
+    throw new ConfigError(name, 'still holds a placeholder value; replace it with a real secret');
+  return v.trim();
+}
+
+/** A CPU count written as a Kubernetes quantity: `2`, `1.5` or `1500m`. */
+function cpuQuantity(env: Env, name: string): number | null {
+  const v = raw(env, name);
+  if (v === undefined) return null;
+  const m = /^(\d+(?:\.\d+)?)(m?)$/.exec(v);
+  const cpus = m ? Number(m[1]) / (m[2] ? 1000 : 1) : Number.NaN;
+  if (!(cpus > 0)) throw new ConfigError(name, `expected a CPU quantity such as 2, 1.5 or 1500m, got "${v}"`);
+  return cpus;
+}
+
+function redisConfig(env: Env): RedisConnectionConfig {
+  const name = 'VB_REDIS_URL';
+  const value = raw(env, name) ?? `redis://127.0.0.1:${int(env, 'VB_REDIS_PORT', 6380, 1, 65535)}`;
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    // The URL may hold a password: never repeat it.
+    throw new ConfigError(name, 'not a valid URL (redis://[[user]:password@]host:port[/db] or rediss://...)');
+  }
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:')
+    throw new ConfigError(name, `expected redis:// or rediss://, got ${parsed.protocol}//`);
+  if (!/^\/?\d*$/.test(parsed.pathname))
+    throw new ConfigError(name, `the path must be a database number, got "${parsed.pathname}"`);
+  if (PLACEHOLDER.test(decodeURIComponent(parsed.password)))
+    throw new ConfigError(name, 'the password in the URL is a placeholder; replace it with a real secret');
+  const sentinels = (raw(env, 'VB_REDIS_SENTINELS') ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((item) => {
+      const m = /^(.+):(\d{1,5})$/.exec(item);
+      if (!m) throw new ConfigError('VB_REDIS_SENTINELS', `expected host:port, got "${item}"`);
+      return { host: m[1].replace(/^\[(.*)\]$/, '$1'), port: Number(m[2]) };
+    });
+  return {
+    url: value,
+    password: secretVar(env, 'VB_REDIS_PASSWORD') ?? null,
+    tlsCaFile: raw(env, 'VB_REDIS_TLS_CA') ? path.resolve(raw(env, 'VB_REDIS_TLS_CA') as string) : null,
+    sentinels,
+    sentinelMaster: raw(env, 'VB_REDIS_SENTINEL_MASTER') ?? 'mymaster',
+    sentinelPassword: secretVar(env, 'VB_REDIS_SENTINEL_PASSWORD') ?? null,
+  };
+}
+
 function deepFreeze<T>(o: T): T {
   if (o && typeof o === 'object' && !(o instanceof Map)) {
     for (const v of Object.values(o)) deepFreeze(v);
@@ -640,15 +762,16 @@ export function loadConfig(env: Env = process.env): Config {
     store = {
       driver,
       endPoint: url(env, 'VB_S3_ENDPOINT', endPoint),
-      accessKey: raw(env, 'VB_S3_ACCESS_KEY') ?? '',
-      secretKey: raw(env, 'VB_S3_SECRET_KEY') ?? '',
+      accessKey: secretVar(env, 'VB_S3_ACCESS_KEY') ?? '',
+      secretKey: secretVar(env, 'VB_S3_SECRET_KEY') ?? '',
       bucket: raw(env, 'VB_S3_BUCKET') ?? 'visionbatch',
       region: raw(env, 'VB_S3_REGION') ?? 'us-east-1',
     };
   } else {
     store = { driver, dir: path.resolve(raw(env, 'VB_STORE_FS_DIR') ?? path.join(dataDir, 'objects')) };
   }
-  const keys = pairs(env, 'VB_API_KEYS', DEV_KEY, 'key:workspace');
+  // Set but empty or a placeholder: refused (an unset variable keeps the development key).
+  const keys = pairs({ VB_API_KEYS: secretVar(env, 'VB_API_KEYS') }, 'VB_API_KEYS', DEV_KEY, 'key:workspace');
   for (const ws of keys.values()) {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(ws))
       throw new ConfigError('VB_API_KEYS', `workspace "${ws}" must match [A-Za-z0-9_-]{1,64}`);
@@ -664,15 +787,16 @@ export function loadConfig(env: Env = process.env): Config {
       ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const,
       'info',
     ),
-    redisUrl: url(env, 'VB_REDIS_URL', `redis://127.0.0.1:${int(env, 'VB_REDIS_PORT', 6380, 1, 65535)}`),
+    redis: redisConfig(env),
     redisPort: int(env, 'VB_REDIS_PORT', 6380, 1, 65535),
     api: {
       host: raw(env, 'VB_API_HOST') ?? '127.0.0.1',
       port: apiPort,
+      opsPort: int(env, 'VB_API_OPS_PORT', 8083, 0, 65535),
       publicUrl: url(env, 'VB_PUBLIC_URL', `http://127.0.0.1:${apiPort}`),
       mountPrefix,
       keys,
-      urlSigningSecret: raw(env, 'VB_URL_SIGNING_SECRET') ?? null,
+      urlSigningSecret: secretVar(env, 'VB_URL_SIGNING_SECRET') ?? null,
       uploadUrlTtlMs: int(env, 'VB_UPLOAD_URL_TTL_S', 3600, 1) * 1000,
       downloadUrlTtlMs: int(env, 'VB_DOWNLOAD_URL_TTL_S', 3600, 1) * 1000,
       maxUploadBytes: int(env, 'VB_MAX_UPLOAD_BYTES', 2 * 1024 ** 3, 1),
@@ -713,6 +837,7 @@ export function loadConfig(env: Env = process.env): Config {
       id: raw(env, 'VB_WORKER_ID') ?? `${os.hostname()}-${process.pid}`,
       slotsOverride:
         raw(env, 'VB_WORKER_SLOTS') === undefined ? null : int(env, 'VB_WORKER_SLOTS', 1, 1, 256),
+      cpus: cpuQuantity(env, 'VB_WORKER_CPU_REQUEST'),
       cacheDir: path.resolve(raw(env, 'VB_WORKER_CACHE_DIR') ?? path.join(dataDir, 'worker-cache')),
       taskLockMs: int(env, 'VB_TASK_LOCK_MS', 30_000, 1000),
     },

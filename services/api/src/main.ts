@@ -6,6 +6,7 @@ import { JobsRepo } from '@visionbatch/shared/jobs-repo';
 import { createLogger } from '@visionbatch/shared/logger';
 import { createMetricsRegistry } from '@visionbatch/shared/metrics';
 import { createObjectStore } from '@visionbatch/shared/object-store/index';
+import { startOpsServer } from '@visionbatch/shared/ops-server';
 import { INGEST_QUEUE, QUEUE_PREFIX, type ShardIngestJob } from '@visionbatch/shared/queues';
 import { createRedis } from '@visionbatch/shared/redis';
 import { RegistryRepo } from '@visionbatch/shared/registry-repo';
@@ -17,7 +18,7 @@ import { validateWorkflowDefinition } from './workflow-validation.ts';
 // The api's composition root: config → dependencies → HTTP server.
 const config = loadConfig();
 const logger = createLogger('api', config.logLevel);
-const redis = createRedis(config.redisUrl);
+const redis = createRedis(config.redis);
 const store = await createObjectStore(config.store);
 const scheduler = createSchedulerClient(config.scheduler.url, controlPlaneCredentials(config), 5000);
 const ingestQueue = new Queue<ShardIngestJob>(INGEST_QUEUE, { connection: redis, prefix: QUEUE_PREFIX });
@@ -51,11 +52,19 @@ const deps = {
 };
 const app = await buildApp(deps, validateWorkflowDefinition);
 await app.listen({ host: config.api.host, port: config.api.port });
-logger.info({ url: config.api.publicUrl }, 'api listening');
+// /metrics on a port of its own, which an Ingress in front of the api port never exposes.
+const ops = await startOpsServer(
+  config.api.host,
+  config.api.opsPort,
+  deps.metrics,
+  async () => (await redis.ping()) === 'PONG',
+);
+logger.info({ url: config.api.publicUrl, opsPort: ops.port }, 'api listening');
 
 const shutdown = async (signal: string) => {
   logger.info({ signal }, 'api shutting down');
   await app.close();
+  ops.server.close();
   await ingestQueue.close();
   scheduler.close();
   redis.disconnect();

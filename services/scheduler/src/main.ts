@@ -35,7 +35,7 @@ import { videoSegments } from './video-segments.ts';
 // The scheduler's composition root: config → dependencies → gRPC + ops HTTP + reconcile loop.
 const config = loadConfig();
 const logger = createLogger('scheduler', config.logLevel);
-const redis = createRedis(config.redisUrl);
+const redis = createRedis(config.redis);
 const metrics = createMetricsRegistry('scheduler');
 
 const meteredSeconds = new Counter({

@@ -80,7 +80,8 @@ export class Machine {
     const { config, logger: base, metrics } = this.d;
     const log = base.child({ workspace: lease.workspace, jobId: lease.job_id, leaseId: lease.lease_id });
     const context = JSON.parse(lease.job_context_json) as JobContext;
-    const cores = os.availableParallelism();
+    // The CPUs this machine was given (VB_WORKER_CPU_REQUEST, its Kubernetes CPU request), else every core.
+    const cores = Math.max(1, Math.floor(config.worker.cpus ?? os.availableParallelism()));
     const slots = config.worker.slotsOverride ?? Math.max(1, Math.min(lease.workers_per_machine, cores));
     const intraOpNumThreads = Math.max(1, Math.floor(cores / slots));
     this.busy = true;

@@ -15,7 +15,7 @@ const logger = createLogger('worker', config.logLevel).child({
   machineId: config.worker.id,
   pool: config.worker.pool,
 });
-const redis = createRedis(config.redisUrl);
+const redis = createRedis(config.redis);
 const registry = createMetricsRegistry('worker');
 const scheduler = createSchedulerClient(config.scheduler.url, controlPlaneCredentials(config), 10_000);
 const fencedWrites = fencedWritesCounter(registry);

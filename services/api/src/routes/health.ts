@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps.ts';
 
-/** Liveness, readiness (Redis answers) and Prometheus metrics. */
+/** Liveness and readiness (Redis answers); Prometheus metrics are on the ops port (main.ts). */
 export function healthRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }));
   app.get('/readyz', { config: { public: true } }, async (_req, reply) => {
@@ -12,9 +12,5 @@ export function healthRoutes(app: FastifyInstance, deps: ApiDeps): void {
       reply.code(503);
       return { status: 'not-ready', error: 'redis unavailable' };
     }
-  });
-  app.get('/metrics', { config: { public: true } }, async (_req, reply) => {
-    reply.type(deps.metrics.contentType);
-    return deps.metrics.metrics();
   });
 }

@@ -6,13 +6,8 @@ import type { ModelRecord } from '@visionbatch/shared/registry-repo';
 import { iso } from '@visionbatch/shared/time';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps.ts';
-import {
-  type ModelConfigInput,
-  modelFactsOfWeights,
-  parseModelConfig,
-  resolveModelConfig,
-} from '../model-config.ts';
-import { VALIDATE_MAX_BYTES, validateModel } from '../model-validation.ts';
+import { type ModelConfigInput, parseModelConfig, resolveModelConfig } from '../model-config.ts';
+import { inspectModel, VALIDATE_MAX_BYTES } from '../model-validation.ts';
 import { compileForApi, registeredModels } from '../workflow-compile.ts';
 
 const WORKFLOW_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
@@ -142,11 +137,14 @@ export function registryRoutes(
     if (!weights || weights.bytes === 0)
       return discard(Errors.validation('weights', 'missing or empty file'));
     // The config is optional: what it leaves out comes from the file (Ultralytics metadata, graph
-    // shapes). Models too large to hold in memory are stored unread, so their config must be complete.
-    const bytes = weights.bytes <= VALIDATE_MAX_BYTES ? await deps.store.getBuffer(key) : null;
-    let resolved: ReturnType<typeof resolveModelConfig>;
+    // shapes), read in the inspection child. Models too large to read are stored unread, so their
+    // config must be complete.
+    let resolved: Awaited<ReturnType<typeof inspectModel>>;
     try {
-      resolved = resolveModelConfig(config, bytes && modelFactsOfWeights(bytes));
+      resolved =
+        weights.bytes <= VALIDATE_MAX_BYTES
+          ? await inspectModel({ modelId, config, weightsBytes: weights.bytes }, await deps.store.get(key))
+          : resolveModelConfig(config, null);
     } catch (err) {
       return discard(err);
     }
@@ -158,7 +156,6 @@ export function registryRoutes(
       weightsBytes: weights.bytes,
       createdAt: iso(deps.clock.now()),
     };
-    if (bytes) await validateModel(rec, bytes).catch(discard);
     await deps.registry.putModel(req.workspace, rec);
     if (previous && previous.weightsKey !== key) await deps.store.delete(previous.weightsKey);
     return { model: rec, configSources: resolved.sources };
