@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { offsetFromToken } from './page-token.ts';
 import { keys } from './redis-keys.ts';
 import { type Clock, iso } from './time.ts';
 import type {
@@ -187,7 +188,7 @@ export class JobsRepo {
     token: string | null,
     pageSize: number,
   ): Promise<{ items: JobRecord[]; next: string | null }> {
-    const offset = token ? Number.parseInt(token, 10) || 0 : 0;
+    const offset = offsetFromToken(token);
     const ids = await this.redis.zrevrange(keys.jobIndex(ws), offset, offset + pageSize);
     const page = ids.slice(0, pageSize);
     const recs = await Promise.all(page.map((id) => this.get(ws, id)));
@@ -330,7 +331,7 @@ export class JobsRepo {
     token: string | null,
     pageSize: number,
   ): Promise<{ items: JobLog[]; next: string | null }> {
-    let offset = token ? Number.parseInt(token, 10) || 0 : 0;
+    let offset = offsetFromToken(token);
     const items: JobLog[] = [];
     const total = await this.redis.llen(keys.jobLogs(ws, jobId));
     while (items.length < pageSize && offset < total) {

@@ -1,33 +1,109 @@
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Errors } from '@visionbatch/shared/errors';
 import type { ModelRecord } from '@visionbatch/shared/registry-repo';
+import type { ChildVerdict } from './model-validation-child.ts';
 
-/** Models larger than this are stored without the load test (it would hold them in api memory). */
+/** Models larger than this are stored without the load test. */
 export const VALIDATE_MAX_BYTES = 512 * 1024 * 1024;
+
+/** Limits of the child process that checks one model. */
+export interface ModelValidationLimits {
+  timeoutMs: number;
+  /** resident memory of the child; past it the child is killed */
+  maxMemoryBytes: number;
+}
+
+const CHILD = fileURLToPath(new URL('./model-validation-child.ts', import.meta.url));
+/** The child is TypeScript, like every service: it runs through tsx's loader. */
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+/** How often the child's resident memory is sampled. */
+const MEMORY_SAMPLE_MS = 50;
+
+/** What the child reads from stdin: the record's length (4 bytes), the record as JSON, the weights. */
+async function* framed(record: ModelRecord, weights: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const json = Buffer.from(JSON.stringify(record), 'utf8');
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(json.length);
+  yield Buffer.concat([head, json]);
+  yield* weights;
+}
+
+/** Resident memory of a process in bytes (Linux /proc), or null where it cannot be read. */
+async function residentBytes(pid: number): Promise<number | null> {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
 
 /**
  * Loads an uploaded model with onnxruntime (CPU) and runs it once, as a worker would, so a model
  * whose inputs or outputs do not fit its declared task fails at upload with a clear 400 rather
- * than in every job. Uses the worker engine's own binding checks; onnxruntime is loaded lazily so
- * the api pays for it only when models are uploaded.
+ * than in every job. The check runs in a child process fed the weights through a pipe (the api
+ * never holds them whole): V8's heap is capped, the child's resident memory is sampled and the
+ * child killed past `maxMemoryBytes`, and killed after `timeoutMs`, so a huge or hostile model
+ * can neither exhaust the api's memory nor hang it. Any failure of the child is a 400 with why.
  */
-export async function validateModel(record: ModelRecord, weights: Uint8Array): Promise<void> {
-  const { createSession, OnnxModel } = await import('@visionbatch/engine/model-runtime');
-  let session: Awaited<ReturnType<typeof createSession>>;
+export async function validateModel(
+  record: ModelRecord,
+  weights: AsyncIterable<Buffer>,
+  limits: ModelValidationLimits,
+): Promise<void> {
+  const heapMb = Math.max(64, Math.floor(limits.maxMemoryBytes / (4 * 1024 * 1024)));
+  const child = spawn(process.execPath, [`--max-old-space-size=${heapMb}`, '--import', TSX_LOADER, CHILD], {
+    stdio: ['pipe', 'ignore', 'pipe', 'ipc'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => {
+    stderr = (stderr + c.toString('utf8')).slice(-2000);
+  });
+  let killedFor: string | null = null;
+  const kill = (why: string) => {
+    killedFor ??= why;
+    child.kill('SIGKILL');
+  };
+  const timer = setTimeout(
+    () => kill(`did not finish within ${limits.timeoutMs / 1000} s`),
+    limits.timeoutMs,
+  );
+  const sampler = setInterval(async () => {
+    const rss = child.pid === undefined ? null : await residentBytes(child.pid);
+    if (rss !== null && rss > limits.maxMemoryBytes)
+      kill(`used more than ${Math.round(limits.maxMemoryBytes / 1024 / 1024)} MiB of memory`);
+  }, MEMORY_SAMPLE_MS);
   try {
-    session = await createSession(weights, { machineType: 'cpu', intraOpNumThreads: 1 });
-  } catch (err) {
-    throw Errors.validation(
-      'weights',
-      `not a loadable ONNX model: ${String((err as Error).message).split('\n')[0]}`,
+    const verdict = new Promise<ChildVerdict | null>((resolve, reject) => {
+      let got: ChildVerdict | null = null;
+      child.on('message', (m) => {
+        got = m as ChildVerdict;
+      });
+      child.once('error', reject);
+      child.once('close', () => resolve(got));
+    });
+    // A child that dies mid-read closes the pipe: its exit says why, so a pipe error is not one here.
+    await pipeline(Readable.from(framed(record, weights)), child.stdin as NodeJS.WritableStream).catch(
+      () => {},
     );
-  }
-  try {
-    await OnnxModel.bind(record, session, { maxBatch: 1 });
-  } catch (err) {
-    if ((err as Error).name === 'ModelMismatchError')
-      throw Errors.validation('weights', (err as Error).message);
-    throw err;
+    const v = await verdict;
+    if (killedFor) throw Errors.validation('weights', `model check ${killedFor}`);
+    if (!v) {
+      const last = stderr.trim().split('\n').at(-1)?.slice(0, 200) ?? '';
+      throw Errors.validation(
+        'weights',
+        `model check failed (exit ${child.exitCode ?? child.signalCode})${last ? `: ${last}` : ''}`,
+      );
+    }
+    if (!v.ok) throw Errors.validation('weights', v.reason);
   } finally {
-    await session.release();
+    clearTimeout(timer);
+    clearInterval(sampler);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   }
 }

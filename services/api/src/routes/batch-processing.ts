@@ -1,5 +1,5 @@
 import { Errors } from '@visionbatch/shared/errors';
-import { assertBatchId, assertJobId } from '@visionbatch/shared/ids';
+import { assertBatchId, assertJobId, assertPartName } from '@visionbatch/shared/ids';
 import { definitionHash, type JobRecord, type JobsRepo } from '@visionbatch/shared/jobs-repo';
 import { iso } from '@visionbatch/shared/time';
 import {
@@ -10,7 +10,7 @@ import {
 } from '@visionbatch/shared/wire/batch-processing';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps.ts';
-import { optString, pageSizeOf, pageToken } from '../http-params.ts';
+import { offsetPageToken, optString, pageSizeOf, taskPageToken } from '../http-params.ts';
 import { compileForApi, registeredModels } from '../workflow-compile.ts';
 
 type JobParams = { workspace: string; jobId: string };
@@ -60,6 +60,7 @@ async function validateAgainstState(deps: ApiDeps, ws: string, def: WorkflowProc
   if (!batch) throw Errors.validation('jobInput.batchId', `batch "${batchId}" does not exist or has expired`);
   const wantContent = def.type === 'simple-image-processing-v1' ? 'images' : 'videos';
   let part = '';
+  if (def.jobInput.partName !== undefined) assertPartName(def.jobInput.partName, 'jobInput.partName');
   if (batch.batchType === 'multipart-batch') {
     if (!def.jobInput.partName)
       throw Errors.validation(
@@ -143,7 +144,7 @@ export function batchProcessingRoutes(app: FastifyInstance, deps: ApiDeps): void
   app.get<{ Params: { workspace: string }; Querystring: Record<string, unknown> }>(
     `${BP}/jobs`,
     async (req) => {
-      const page = await deps.jobs.list(req.workspace, pageToken(req.query), pageSizeOf(req.query, 10));
+      const page = await deps.jobs.list(req.workspace, offsetPageToken(req.query), pageSizeOf(req.query, 10));
       return {
         jobs: await Promise.all(page.items.map((j) => jobMetadata(deps.jobs, j, credits))),
         nextPageToken: page.next,
@@ -210,7 +211,7 @@ export function batchProcessingRoutes(app: FastifyInstance, deps: ApiDeps): void
         req.workspace,
         req.params.jobId,
         stage.processingStageId,
-        pageToken(req.query),
+        taskPageToken(req.query),
         pageSizeOf(req.query, 500),
       );
       return { tasks: page.items, nextPageToken: page.next };
@@ -267,7 +268,7 @@ export function batchProcessingRoutes(app: FastifyInstance, deps: ApiDeps): void
         req.workspace,
         req.params.jobId,
         severity,
-        pageToken(req.query),
+        offsetPageToken(req.query),
         pageSizeOf(req.query, 500),
       );
       return { logs: page.items, nextPageToken: page.next };
