@@ -55,7 +55,8 @@ export function assertJsonDepth(value: unknown, fieldPrefix = ''): void {
  */
 export function registerBodyParsers(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
+  // fastify's text/plain parser would hand routes a string body no route takes.
+  app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
     if (body.length === 0) return done(null, undefined);
     parseJson(req, body.toString(), (err, value) => {
