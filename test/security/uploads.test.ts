@@ -201,4 +201,28 @@ describe.each<StoreKind>(['fs', 's3'])('uploads with hostile bodies (%s store)',
       await expectModelKept();
     },
   );
+
+  it.runIf(kind === 'fs')(
+    'a signed video upload whose client goes away leaves no temp file, no handle and no file record',
+    async () => {
+      const dir = api.storeDir as string;
+      const url = await send(api, {
+        method: 'POST',
+        path: `${DS}/batches/vid-abort/upload/video?api_key=key-a&fileName=v.mp4`,
+      });
+      const u = new URL(url.json().signedURLDetails.uploadURL);
+      const socket = net.connect(api.port, '127.0.0.1');
+      socket.on('error', () => {});
+      socket.write(head('PUT', u.pathname + u.search, { 'Content-Length': 1_000_000 }));
+      socket.write(Buffer.alloc(64 * 1024, 1));
+      await waitFor(async () => (await tempFilesIn(dir)).length === 1, { message: 'the upload started' });
+      socket.destroy();
+      await waitFor(async () => (await tempFilesIn(dir)).length === 0 && (await openFilesIn(dir)).length === 0, {
+        message: 'the aborted upload cleaned up',
+      });
+      const list = await send(api, { method: 'GET', path: `${DS}/batches/vid-abort/list?api_key=key-a` });
+      expect(list.json().filesMetadata).toEqual([]);
+      await expectHealthy(api);
+    },
+  );
 });
