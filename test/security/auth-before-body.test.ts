@@ -33,19 +33,22 @@ describe('the API key is checked before the body is read', () => {
   });
   afterAll(() => api?.close());
 
-  it.each(JSON_ROUTES)('%s %s: malformed JSON without a key is 401, with another workspace key 403', async (method, path) => {
-    const body = '{"not json';
-    const headers = { 'content-type': 'application/json' };
-    expectVbError(await send(api, { method, path, headers, body }), 401, { code: 'VB_ERR_UNAUTHORIZED' });
-    expectVbError(await send(api, { method, path: `${path}?api_key=nope`, headers, body }), 401);
-    expectVbError(await send(api, { method, path: `${path}?api_key=key-b`, headers, body }), 403, {
-      code: 'VB_ERR_FORBIDDEN_WORKSPACE',
-    });
-    // With the right key the body is read, and found malformed.
-    expectVbError(await send(api, { method, path: `${path}?api_key=key-a`, headers, body }), 400, {
-      field: 'body',
-    });
-  });
+  it.each(JSON_ROUTES)(
+    '%s %s: malformed JSON without a key is 401, with another workspace key 403',
+    async (method, path) => {
+      const body = '{"not json';
+      const headers = { 'content-type': 'application/json' };
+      expectVbError(await send(api, { method, path, headers, body }), 401, { code: 'VB_ERR_UNAUTHORIZED' });
+      expectVbError(await send(api, { method, path: `${path}?api_key=nope`, headers, body }), 401);
+      expectVbError(await send(api, { method, path: `${path}?api_key=key-b`, headers, body }), 403, {
+        code: 'VB_ERR_FORBIDDEN_WORKSPACE',
+      });
+      // With the right key the body is read, and found malformed.
+      expectVbError(await send(api, { method, path: `${path}?api_key=key-a`, headers, body }), 400, {
+        field: 'body',
+      });
+    },
+  );
 
   it('an unauthenticated 64 MiB reference ingest is refused before its body is sent', async () => {
     const declared = 64 * 1024 * 1024;

@@ -26,7 +26,12 @@ describe('body-less POSTs accept an empty body of any content type', () => {
     api = await startListeningApi('fs');
     const now = api.clock.now();
     await api.deps.jobs.create(jobRecord('running-job', now));
-    await api.deps.jobs.create({ ...jobRecord('failed-job', now), state: 'failed', isTerminal: true, error: true });
+    await api.deps.jobs.create({
+      ...jobRecord('failed-job', now),
+      state: 'failed',
+      isTerminal: true,
+      error: true,
+    });
   });
   afterAll(() => api?.close());
 

@@ -29,7 +29,11 @@ describe('one error format for every refusal, with no secret in answers or logs'
   });
   afterAll(() => api?.close());
 
-  const probe = async (opts: Parameters<typeof send>[1], status: number, fields: Record<string, unknown> = {}) => {
+  const probe = async (
+    opts: Parameters<typeof send>[1],
+    status: number,
+    fields: Record<string, unknown> = {},
+  ) => {
     const res = await send(api, opts);
     answers.push(res.text);
     expectVbError(res, status, fields);
@@ -68,8 +72,14 @@ describe('one error format for every refusal, with no secret in answers or logs'
     );
     for (const [raw, status] of [
       [`GET ${DS}/batches?api_key=${SECRET_KEY} HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n`, 400],
-      [`GET ${DS}/batches?api_key=${SECRET_KEY} HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431],
-      [`GET ${DS}/batches?api_key=${SECRET_KEY} HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n`, 400],
+      [
+        `GET ${DS}/batches?api_key=${SECRET_KEY} HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+        431,
+      ],
+      [
+        `GET ${DS}/batches?api_key=${SECRET_KEY} HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n`,
+        400,
+      ],
     ] as const) {
       const res = await rawExchange(api, raw, 5000);
       answers.push(res.body);

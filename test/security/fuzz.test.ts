@@ -177,7 +177,8 @@ class Fuzzer {
 
   private json(depth = 0): unknown {
     const r = this.rng.next();
-    if (depth > 3 || r < 0.3) return this.rng.pick([this.rng.pick(NASTY), this.rng.int(-5, 5), null, true, 1e308, -0]);
+    if (depth > 3 || r < 0.3)
+      return this.rng.pick([this.rng.pick(NASTY), this.rng.int(-5, 5), null, true, 1e308, -0]);
     if (r < 0.5) return Array.from({ length: this.rng.int(0, 3) }, () => this.json(depth + 1));
     const o: Record<string, unknown> = {};
     for (let i = this.rng.int(0, 4); i > 0; i--) o[this.rng.pick(FIELDS)] = this.json(depth + 1);
@@ -287,9 +288,15 @@ class Fuzzer {
       const i = this.rng.int(0, q.length - 1);
       q[i] = [q[i][0], this.rng.pick(NASTY)];
       const path = `${u.pathname}?${q.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&')}`;
-      return { method: route.method, path, headers, body: route.method === 'PUT' ? this.body(headers) : undefined };
+      return {
+        method: route.method,
+        path,
+        headers,
+        body: route.method === 'PUT' ? this.body(headers) : undefined,
+      };
     }
-    if (this.chance(0.1)) headers.authorization = this.rng.pick(['Bearer key-a', 'Bearer ', 'Basic a2V5LWE6', 'Bearer key-b']);
+    if (this.chance(0.1))
+      headers.authorization = this.rng.pick(['Bearer key-a', 'Bearer ', 'Basic a2V5LWE6', 'Bearer key-b']);
     const body = route.method === 'GET' || route.method === 'HEAD' ? undefined : this.body(headers);
     return { method: route.method, path: this.path(route.url) + this.query(), headers, body };
   }
@@ -316,9 +323,18 @@ describe.each<[StoreKind, number]>([
       method: 'POST',
       path: '/data-staging/v1/external/ws-a/batches/vids/upload/video?api_key=key-a&fileName=v.mp4',
     });
-    const list = await send(api, { method: 'GET', path: '/data-staging/v1/external/ws-a/batches/img-batch/list?api_key=key-a' });
-    known = { signedPut: vid.json().signedURLDetails.uploadURL, signedGet: list.json().filesMetadata[0].downloadURL };
-    await send(api, { method: 'POST', path: '/data-staging/v1/external/ws-a/batches/sharded/bulk-upload/image-files?api_key=key-a' });
+    const list = await send(api, {
+      method: 'GET',
+      path: '/data-staging/v1/external/ws-a/batches/img-batch/list?api_key=key-a',
+    });
+    known = {
+      signedPut: vid.json().signedURLDetails.uploadURL,
+      signedGet: list.json().filesMetadata[0].downloadURL,
+    };
+    await send(api, {
+      method: 'POST',
+      path: '/data-staging/v1/external/ws-a/batches/sharded/bulk-upload/image-files?api_key=key-a',
+    });
     const model = multipart([
       { name: 'config', data: JSON.stringify(modelConfig('shapes-det')) },
       { name: 'weights', filename: 'm.onnx', data: Buffer.from(buildShapesDet()) },
@@ -369,7 +385,8 @@ describe.each<[StoreKind, number]>([
           statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
           // 501 is the documented answer of roboql-ingest (README, "Not yet"), not a failure.
           const documented = res.status === 501 && p.path.includes('/roboql-ingest');
-          if (res.status >= 500 && !documented) failures.push(`${res.status} ${res.text.slice(0, 200)} ← ${what}`);
+          if (res.status >= 500 && !documented)
+            failures.push(`${res.status} ${res.text.slice(0, 200)} ← ${what}`);
           else if (res.status >= 400 && p.method !== 'HEAD') {
             const code = (() => {
               try {
@@ -378,7 +395,8 @@ describe.each<[StoreKind, number]>([
                 return undefined;
               }
             })();
-            if (!/^VB_ERR_/.test(String(code))) failures.push(`not in the error format: ${res.text.slice(0, 200)} ← ${what}`);
+            if (!/^VB_ERR_/.test(String(code)))
+              failures.push(`not in the error format: ${res.text.slice(0, 200)} ← ${what}`);
           }
         } catch (err) {
           failures.push(`${(err as Error).message} ← ${what}`);
@@ -386,13 +404,19 @@ describe.each<[StoreKind, number]>([
       }
     };
     await Promise.all(Array.from({ length: LANES }, lane));
-    expect(failures.slice(0, 20), `${failures.length} failures; statuses ${JSON.stringify([...statuses])}`).toEqual([]);
+    expect(
+      failures.slice(0, 20),
+      `${failures.length} failures; statuses ${JSON.stringify([...statuses])}`,
+    ).toEqual([]);
     // Every kind of answer was exercised, not only refusals.
     expect([...statuses.keys()].some((s) => s >= 200 && s < 300)).toBe(true);
     expect(statuses.get(401)).toBeGreaterThan(0);
     await expectHealthy(api);
     if (api.storeDir) expect(await tempFilesIn(api.storeDir)).toEqual([]);
-    const list = await send(api, { method: 'GET', path: '/data-staging/v1/external/ws-a/batches/img-batch/list?api_key=key-a' });
+    const list = await send(api, {
+      method: 'GET',
+      path: '/data-staging/v1/external/ws-a/batches/img-batch/list?api_key=key-a',
+    });
     expect(list.json().filesMetadata.map((f: { fileName: string }) => f.fileName)).toContain('a.jpg');
   });
 });

@@ -23,7 +23,8 @@ const DS = '/data-staging/v1/external/ws-a';
 const MD = '/models/v1/external/ws-a/models';
 
 /** `{"<key>": {"<key>": ... inner ... }}`, `depth` levels, as text (never built as an object). */
-const nested = (key: string, depth: number, inner = '{}') => `${`{"${key}":`.repeat(depth)}${inner}${'}'.repeat(depth)}`;
+const nested = (key: string, depth: number, inner = '{}') =>
+  `${`{"${key}":`.repeat(depth)}${inner}${'}'.repeat(depth)}`;
 const deepArray = (depth: number) => `${'['.repeat(depth)}${']'.repeat(depth)}`;
 
 describe('deeply nested JSON is a 400 naming the field, never a stack overflow', () => {
@@ -60,9 +61,13 @@ describe('deeply nested JSON is a 400 naming the field, never a stack overflow',
       field: expect.stringMatching(/^processingSpecification\.workflowParameters\.p\.p/),
     });
     const refs = `{"imageReferences":[${nested('name', 5000)}]}`;
-    expectVbError(await json('POST', `${DS}/batches/deep/bulk-upload/image-references?api_key=key-a`, refs), 400, {
-      field: expect.stringMatching(/^imageReferences\[0\]\.name/),
-    });
+    expectVbError(
+      await json('POST', `${DS}/batches/deep/bulk-upload/image-references?api_key=key-a`, refs),
+      400,
+      {
+        field: expect.stringMatching(/^imageReferences\[0\]\.name/),
+      },
+    );
     expectVbError(await json('POST', `${BP}/jobs/deep-arr/restart?api_key=key-a`, deepArray(100_000)), 400);
     const m = goodModel();
     const form = multipart([
@@ -80,7 +85,11 @@ describe('deeply nested JSON is a 400 naming the field, never a stack overflow',
   });
 
   it('JSON at the depth limit is still accepted as JSON (refused, if at all, for what it says)', async () => {
-    const res = await json('PUT', `${WF}/ok-depth?api_key=key-a`, nested('specification', MAX_JSON_DEPTH - 2));
+    const res = await json(
+      'PUT',
+      `${WF}/ok-depth?api_key=key-a`,
+      nested('specification', MAX_JSON_DEPTH - 2),
+    );
     expectVbError(res, 400, { field: 'inputs' });
   });
 });

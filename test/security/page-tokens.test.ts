@@ -10,9 +10,9 @@ import {
   expectHealthy,
   expectVbError,
   jobRecord,
+  jpeg,
   type ListeningApi,
   multipart,
-  jpeg,
   send,
   startListeningApi,
 } from './security-support.ts';
@@ -88,19 +88,22 @@ describe('page tokens: malformed tokens are 400s, every list terminates', () => 
     `${BP}/jobs/job-1/logs`,
   ];
 
-  it.each(offsetRoutes)('%s: every malformed offset token is a prompt 400 naming nextPageToken', async (route) => {
-    for (const token of BAD_OFFSETS) {
-      for (const extra of ['', '&pageSize=1']) {
-        const res = await send(api, {
-          method: 'GET',
-          path: `${route}?api_key=key-a&nextPageToken=${encodeURIComponent(token)}${extra}`,
-          timeoutMs: 5000,
-        });
-        expectVbError(res, 400, { field: 'nextPageToken' });
+  it.each(offsetRoutes)(
+    '%s: every malformed offset token is a prompt 400 naming nextPageToken',
+    async (route) => {
+      for (const token of BAD_OFFSETS) {
+        for (const extra of ['', '&pageSize=1']) {
+          const res = await send(api, {
+            method: 'GET',
+            path: `${route}?api_key=key-a&nextPageToken=${encodeURIComponent(token)}${extra}`,
+            timeoutMs: 5000,
+          });
+          expectVbError(res, 400, { field: 'nextPageToken' });
+        }
       }
-    }
-    await expectHealthy(api);
-  });
+      await expectHealthy(api);
+    },
+  );
 
   it('the tokens the lists mint page through every item and end with null', async () => {
     const pageThrough = async (route: string, itemsField: string) => {

@@ -75,7 +75,14 @@ export function send(
   const timeoutMs = opts.timeoutMs ?? 15_000;
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port: api.port, method: opts.method, path: opts.path, headers: opts.headers, agent: false },
+      {
+        host: '127.0.0.1',
+        port: api.port,
+        method: opts.method,
+        path: opts.path,
+        headers: opts.headers,
+        agent: false,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -88,7 +95,8 @@ export function send(
       },
     );
     const timer = setTimeout(
-      () => req.destroy(new Error(`no answer within ${timeoutMs} ms: ${opts.method} ${opts.path.slice(0, 200)}`)),
+      () =>
+        req.destroy(new Error(`no answer within ${timeoutMs} ms: ${opts.method} ${opts.path.slice(0, 200)}`)),
       timeoutMs,
     );
     req.on('error', (err) => {
@@ -123,7 +131,11 @@ export function rawExchange(
       const text = Buffer.concat(chunks).toString('utf8');
       const split = text.indexOf('\r\n\r\n');
       const head = split < 0 ? text : text.slice(0, split);
-      resolve({ status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0), head, body: split < 0 ? '' : text.slice(split + 4) });
+      resolve({
+        status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0),
+        head,
+        body: split < 0 ? '' : text.slice(split + 4),
+      });
     });
     socket.write(bytes);
   });
@@ -161,12 +173,16 @@ export function multipart(
 }
 
 /** The shapes-det model and its config: a model the api accepts. */
-export function goodModel(): { weights: Buffer; config: Record<string, unknown> } {
-  return { weights: Buffer.from(buildShapesDet()), config: modelConfig('shapes-det') as Record<string, unknown> };
+export function goodModel(): { weights: Buffer; config: unknown } {
+  return {
+    weights: Buffer.from(buildShapesDet()),
+    config: modelConfig('shapes-det'),
+  };
 }
 
 /** Smallest bytes the sniffer accepts as a JPEG. */
-export const jpeg = (size = 1024) => Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(size, 7)]);
+export const jpeg = (size = 1024) =>
+  Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), Buffer.alloc(size, 7)]);
 
 /** Files of the fs store whose names mark an unfinished write (`.vb-tmp.*`). */
 export async function tempFilesIn(dir: string): Promise<string[]> {
@@ -200,7 +216,11 @@ export async function keysUnder(api: AppHarness, prefix: string): Promise<string
 }
 
 /** Nothing unfinished in the store: no temp files and no open handles (fs), no stray keys under `prefix`. */
-export async function expectNothingLeft(api: ListeningApi, prefix: string, allowed: string[] = []): Promise<void> {
+export async function expectNothingLeft(
+  api: ListeningApi,
+  prefix: string,
+  allowed: string[] = [],
+): Promise<void> {
   if (api.storeDir) {
     expect(await tempFilesIn(api.storeDir)).toEqual([]);
     expect(await openFilesIn(api.storeDir)).toEqual([]);
@@ -210,7 +230,10 @@ export async function expectNothingLeft(api: ListeningApi, prefix: string, allow
 
 /** A normal request still works after the probe (the api is healthy). */
 export async function expectHealthy(api: ListeningApi): Promise<void> {
-  const res = await send(api, { method: 'GET', path: '/data-staging/v1/external/ws-a/batches?api_key=key-a' });
+  const res = await send(api, {
+    method: 'GET',
+    path: '/data-staging/v1/external/ws-a/batches?api_key=key-a',
+  });
   expect(res.status, res.text).toBe(200);
 }
 

@@ -19,8 +19,8 @@ import {
   multipart,
   openFilesIn,
   rawExchange,
-  send,
   type StoreKind,
+  send,
   startListeningApi,
   tempFilesIn,
 } from './security-support.ts';
@@ -129,7 +129,12 @@ describe.each<StoreKind>(['fs', 's3'])('uploads with hostile bodies (%s store)',
 
   it('accepts `config` sent as a small file part (finding 12b), and refuses one over 1 MiB', async () => {
     const f = multipart([
-      { name: 'config', filename: 'config.json', contentType: 'application/json', data: JSON.stringify(model.config) },
+      {
+        name: 'config',
+        filename: 'config.json',
+        contentType: 'application/json',
+        data: JSON.stringify(model.config),
+      },
       { name: 'weights', filename: 'm.onnx', contentType: 'application/octet-stream', data: model.weights },
     ]);
     const ok = await send(api, {
@@ -195,9 +200,12 @@ describe.each<StoreKind>(['fs', 's3'])('uploads with hostile bodies (%s store)',
       // The upload is under way: its temp file exists and is open.
       await waitFor(async () => (await tempFilesIn(dir)).length === 1, { message: 'the upload started' });
       socket.destroy();
-      await waitFor(async () => (await tempFilesIn(dir)).length === 0 && (await openFilesIn(dir)).length === 0, {
-        message: 'the aborted upload cleaned up',
-      });
+      await waitFor(
+        async () => (await tempFilesIn(dir)).length === 0 && (await openFilesIn(dir)).length === 0,
+        {
+          message: 'the aborted upload cleaned up',
+        },
+      );
       await expectModelKept();
     },
   );
@@ -217,9 +225,12 @@ describe.each<StoreKind>(['fs', 's3'])('uploads with hostile bodies (%s store)',
       socket.write(Buffer.alloc(64 * 1024, 1));
       await waitFor(async () => (await tempFilesIn(dir)).length === 1, { message: 'the upload started' });
       socket.destroy();
-      await waitFor(async () => (await tempFilesIn(dir)).length === 0 && (await openFilesIn(dir)).length === 0, {
-        message: 'the aborted upload cleaned up',
-      });
+      await waitFor(
+        async () => (await tempFilesIn(dir)).length === 0 && (await openFilesIn(dir)).length === 0,
+        {
+          message: 'the aborted upload cleaned up',
+        },
+      );
       const list = await send(api, { method: 'GET', path: `${DS}/batches/vid-abort/list?api_key=key-a` });
       expect(list.json().filesMetadata).toEqual([]);
       await expectHealthy(api);

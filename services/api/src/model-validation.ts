@@ -6,6 +6,7 @@ import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Errors } from '@visionbatch/shared/errors';
 import type { ModelRecord } from '@visionbatch/shared/registry-repo';
+import pLimit from 'p-limit';
 import type { ChildVerdict } from './model-validation-child.ts';
 
 /** Models larger than this are stored without the load test. */
@@ -23,6 +24,12 @@ const CHILD = fileURLToPath(new URL('./model-validation-child.ts', import.meta.u
 const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 /** How often the child's resident memory is sampled. */
 const MEMORY_SAMPLE_MS = 50;
+/**
+ * Checks running at once in this api process; further uploads wait their turn, so many parallel
+ * uploads cannot add up to many times the per-check memory ceiling.
+ */
+const CONCURRENT_CHECKS = 2;
+const checkSlots = pLimit(CONCURRENT_CHECKS);
 
 /** What the child reads from stdin: the record's length (4 bytes), the record as JSON, the weights. */
 async function* framed(record: ModelRecord, weights: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
@@ -49,9 +56,18 @@ async function residentBytes(pid: number): Promise<number | null> {
  * than in every job. The check runs in a child process fed the weights through a pipe (the api
  * never holds them whole): V8's heap is capped, the child's resident memory is sampled and the
  * child killed past `maxMemoryBytes`, and killed after `timeoutMs`, so a huge or hostile model
- * can neither exhaust the api's memory nor hang it. Any failure of the child is a 400 with why.
+ * can neither exhaust the api's memory nor hang it; at most {@link CONCURRENT_CHECKS} run at once.
+ * Any failure of the child is a 400 with why.
  */
-export async function validateModel(
+export function validateModel(
+  record: ModelRecord,
+  weights: AsyncIterable<Buffer>,
+  limits: ModelValidationLimits,
+): Promise<void> {
+  return checkSlots(() => checkInChild(record, weights, limits));
+}
+
+async function checkInChild(
   record: ModelRecord,
   weights: AsyncIterable<Buffer>,
   limits: ModelValidationLimits,
