@@ -127,7 +127,7 @@ describe.each<StoreKind>(['fs', 's3'])('uploads with hostile bodies (%s store)',
     await expectHealthy(api);
   });
 
-  it('accepts `config` sent as a small file part (finding 12b), and refuses one over 1 MiB', async () => {
+  it('accepts `config` sent as a small file part (finding 12b); refuses one over 1 MiB and too many parts', async () => {
     const f = multipart([
       {
         name: 'config',
@@ -157,6 +157,19 @@ describe.each<StoreKind>(['fs', 's3'])('uploads with hostile bodies (%s store)',
     });
     expectVbError(res, 413);
     expect(await keysUnder(api, 'ws/ws-a/models/too-big')).toEqual([]);
+    const many = multipart([
+      { name: 'config', data: JSON.stringify(model.config) },
+      ...['a', 'b', 'c'].map((n) => ({ name: n, filename: `${n}.bin`, data: 'x' })),
+      { name: 'weights', filename: 'm.onnx', data: model.weights },
+    ]);
+    const tooMany = await send(api, {
+      method: 'PUT',
+      path: `${MD}/too-many?api_key=key-a`,
+      headers: { 'content-type': many.contentType },
+      body: many.body,
+    });
+    expectVbError(tooMany, 400, { field: 'body' });
+    expect(await keysUnder(api, 'ws/ws-a/models/too-many')).toEqual([]);
   });
 
   it('a body slower than the request timeout gets a 408 in the error format, and its upload is removed', async () => {

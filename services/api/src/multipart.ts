@@ -18,18 +18,22 @@ export interface MultipartLimits {
 }
 
 /**
- * A client's multipart mistake as a catalog error: our own errors pass through, the parser's
- * limits are 413, and everything the parser or the request stream reports (a body that ends
- * inside a part, no or the wrong boundary, malformed part headers, a client that went away) is a
- * 400 naming `body`.
+ * A client's multipart mistake as a catalog error: our own errors pass through, a file part over
+ * the limit is a 413, too many parts and everything the parser or the request stream reports (a
+ * body that ends inside a part, no or the wrong boundary, malformed part headers, a client that
+ * went away) a 400 naming `body`.
  */
-export function multipartError(err: unknown): VbError {
+export function multipartError(err: unknown, limits?: MultipartLimits): VbError {
   if (err instanceof VbError) return err;
   const code = (err as { code?: string }).code;
+  if (code === 'FST_REQ_FILE_TOO_LARGE') return Errors.payloadTooLarge('file part', limits?.fileSize ?? 0);
   if (code === 'FST_PARTS_LIMIT' || code === 'FST_FILES_LIMIT' || code === 'FST_FIELDS_LIMIT')
-    return new VbError('VB_ERR_PAYLOAD_TOO_LARGE', 413, 'body: too many form parts');
-  if (code === 'FST_REQ_FILE_TOO_LARGE')
-    return new VbError('VB_ERR_PAYLOAD_TOO_LARGE', 413, 'body: file part too large');
+    return Errors.validation(
+      'body',
+      limits
+        ? `too many parts (at most ${limits.files} files, ${limits.fields} fields, ${limits.parts} parts)`
+        : 'too many parts',
+    );
   const why = redactSecrets(String((err as Error)?.message ?? err)).slice(0, 200);
   return Errors.validation('body', `malformed multipart/form-data (${why})`);
 }
@@ -50,7 +54,7 @@ export async function* multipartParts(
     try {
       next = await it.next();
     } catch (err) {
-      throw multipartError(err);
+      throw multipartError(err, limits);
     }
     if (next.done) return;
     yield next.value;
