@@ -1,7 +1,7 @@
 import { BatchesRepo } from '@visionbatch/shared/batches-repo';
 import { type Config, loadConfig } from '@visionbatch/shared/config';
 import { JobsRepo } from '@visionbatch/shared/jobs-repo';
-import { createLogger } from '@visionbatch/shared/logger';
+import { createLogger, type Logger } from '@visionbatch/shared/logger';
 import { createMetricsRegistry } from '@visionbatch/shared/metrics';
 import {
   createObjectStore,
@@ -44,6 +44,8 @@ export async function startApiHarness(opts: {
   redisUrl: string;
   store: ObjectStoreConfig;
   env?: Record<string, string>;
+  /** the api's logger (default: silent) */
+  logger?: Logger;
 }): Promise<AppHarness> {
   const config = loadConfig({
     VB_API_KEYS: 'key-a:ws-a,key-b:ws-b',
@@ -67,7 +69,7 @@ export async function startApiHarness(opts: {
       SubmitJob: async () => ({ ok: true, message: '' }),
     },
     clock,
-    logger: createLogger('api-test', 'silent'),
+    logger: opts.logger ?? createLogger('api-test', 'silent'),
     metrics: createMetricsRegistry('api-test'),
     urlSecret: 'test-secret',
     enqueueShard: async (workspace, batchId, shardId) => {

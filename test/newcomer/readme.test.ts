@@ -33,7 +33,10 @@ describe('the README and the example files', () => {
   });
 
   it('has example workflows that compile without warnings against the example model', () => {
-    const { config } = resolveModelConfig(parseModelConfig(read('examples/model-config.json')), null);
+    const { config } = resolveModelConfig(
+      parseModelConfig(JSON.parse(read('examples/model-config.json'))),
+      null,
+    );
     const record: ModelRecord = {
       modelId: 'shapes-det/1',
       ...config,

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { Errors } from './errors.ts';
+import { offsetFromToken } from './page-token.ts';
 import { keys } from './redis-keys.ts';
 import type { Clock } from './time.ts';
 import type { BatchType, ContentType, MultipartBatchPartMetadata } from './wire/data-staging.ts';
@@ -260,7 +261,7 @@ export class BatchesRepo {
 
   /** Batches of a workspace, newest first, expired ones left out. Token = offset. */
   async list(ws: string, token: string | null, pageSize: number): Promise<Page<BatchRecord>> {
-    const offset = token ? Number.parseInt(token, 10) || 0 : 0;
+    const offset = offsetFromToken(token);
     const ids = await this.redis.zrevrange(keys.batchIndex(ws), offset, offset + pageSize);
     const page = ids.slice(0, pageSize);
     const recs = await Promise.all(page.map((id) => this.get(ws, id)));
@@ -307,7 +308,7 @@ export class BatchesRepo {
     pageSize: number,
     orphanAfterMs: number,
   ): Promise<Page<ShardRecord>> {
-    const offset = token ? Number.parseInt(token, 10) || 0 : 0;
+    const offset = offsetFromToken(token);
     const ids = await this.redis.zrange(
       keys.batchShardOrder(ws, batchId),
       String(offset),

@@ -147,6 +147,30 @@ export const CONFIG_SPEC: readonly ConfigEntry[] = [
     doc: 'Largest body accepted on a signed upload URL (videos, tar shards), and largest video a video-reference ingest downloads.',
   },
   {
+    name: 'VB_API_REQUEST_TIMEOUT_S',
+    default: '3600',
+    usedBy: 'api',
+    doc: 'Longest time a client may take to send one whole request, headers and body (408 after it, nothing stored); sized for VB_MAX_UPLOAD_BYTES uploads on slow links.',
+  },
+  {
+    name: 'VB_API_IDLE_TIMEOUT_S',
+    default: '120',
+    usedBy: 'api',
+    doc: 'A connection on which nothing is sent or received for this long is closed (a stalled body, an idle socket).',
+  },
+  {
+    name: 'VB_MODEL_VALIDATION_TIMEOUT_S',
+    default: '60',
+    usedBy: 'api',
+    doc: 'Longest load-and-run check of an uploaded model (in a child process); a model that takes longer is refused with 400.',
+  },
+  {
+    name: 'VB_MODEL_VALIDATION_MAX_MEMORY_MB',
+    default: '2048',
+    usedBy: 'api',
+    doc: 'Resident memory the model check child process may use; past it the child is killed and the model refused with 400.',
+  },
+  {
     name: 'VB_BATCH_TTL_S',
     default: '604800',
     usedBy: 'api, scheduler',
@@ -466,6 +490,12 @@ export interface Config {
     uploadUrlTtlMs: number;
     downloadUrlTtlMs: number;
     maxUploadBytes: number;
+    /** longest time to receive one whole request (Node's requestTimeout) */
+    requestTimeoutMs: number;
+    /** a connection idle this long is closed */
+    idleTimeoutMs: number;
+    /** limits of the child process that loads and runs an uploaded model */
+    modelValidation: { timeoutMs: number; maxMemoryBytes: number };
   };
   limits: {
     maxImageBytes: number;
@@ -800,6 +830,12 @@ export function loadConfig(env: Env = process.env): Config {
       uploadUrlTtlMs: int(env, 'VB_UPLOAD_URL_TTL_S', 3600, 1) * 1000,
       downloadUrlTtlMs: int(env, 'VB_DOWNLOAD_URL_TTL_S', 3600, 1) * 1000,
       maxUploadBytes: int(env, 'VB_MAX_UPLOAD_BYTES', 2 * 1024 ** 3, 1),
+      requestTimeoutMs: int(env, 'VB_API_REQUEST_TIMEOUT_S', 3600, 1) * 1000,
+      idleTimeoutMs: int(env, 'VB_API_IDLE_TIMEOUT_S', 120, 1) * 1000,
+      modelValidation: {
+        timeoutMs: int(env, 'VB_MODEL_VALIDATION_TIMEOUT_S', 60, 1) * 1000,
+        maxMemoryBytes: int(env, 'VB_MODEL_VALIDATION_MAX_MEMORY_MB', 2048, 64) * 1024 * 1024,
+      },
     },
     limits: {
       maxImageBytes: int(env, 'VB_MAX_IMAGE_BYTES', 20 * 1024 * 1024, 1),

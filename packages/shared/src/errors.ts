@@ -62,6 +62,13 @@ export const Errors = {
     { limitBytes: limit },
   ]),
   unsupportedMedia: make('VB_ERR_UNSUPPORTED_MEDIA', 415, (message: string) => [message]),
+  /** A request the HTTP layer refuses before any route runs (bad URL encoding, bad framing). */
+  badRequest: make('VB_ERR_BAD_REQUEST', 400, (message: string) => [message]),
+  requestTimeout: make('VB_ERR_REQUEST_TIMEOUT', 408, (limitMs: number) => [
+    `the request was not received within ${limitMs / 1000} s`,
+    { limitMs },
+  ]),
+  headersTooLarge: make('VB_ERR_HEADERS_TOO_LARGE', 431, () => ['request headers too large']),
   notImplemented: make('VB_ERR_NOT_IMPLEMENTED', 501, (what: string) => [
     `${what} is not supported by visionbatch`,
   ]),

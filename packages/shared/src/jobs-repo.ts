@@ -10,6 +10,7 @@ import {
   statusTypeOf,
   type TaskState,
 } from './lifecycle/states.ts';
+import { offsetFromToken } from './page-token.ts';
 import { keys } from './redis-keys.ts';
 import type { ModelRecord } from './registry-repo.ts';
 import { type Clock, iso } from './time.ts';
@@ -325,12 +326,13 @@ export class JobsRepo {
     return ms.map(splitMember);
   }
 
-  /** Jobs newest first; `offset` is a validated page token. */
+  /** Jobs newest first; token = offset. */
   async list(
     ws: string,
-    offset: number,
+    token: string | null,
     pageSize: number,
   ): Promise<{ items: JobRecord[]; next: string | null }> {
+    const offset = offsetFromToken(token);
     const ids = await this.redis.zrevrange(keys.jobIndex(ws), offset, offset + pageSize);
     const page = ids.slice(0, pageSize);
     const recs = await Promise.all(page.map((id) => this.get(ws, id)));
@@ -664,16 +666,17 @@ export class JobsRepo {
   }
 
   /**
-   * Logs oldest first, optionally of one severity; `offset` is a validated page token. Reads at
-   * most a bounded number of lines per call whatever the filter, so every call ends quickly.
+   * Logs oldest first, optionally of one severity; token = list offset. Reads a bounded number of
+   * lines per call whatever the filter, so every call ends quickly.
    */
   async logs(
     ws: string,
     jobId: string,
     severity: string | null,
-    offset: number,
+    token: string | null,
     pageSize: number,
   ): Promise<{ items: JobLog[]; next: string | null }> {
+    const offset = offsetFromToken(token);
     const key = keys.jobLogs(ws, jobId);
     const total = await this.redis.llen(key);
     const items: JobLog[] = [];

@@ -2,8 +2,9 @@ import fastifyMultipart from '@fastify/multipart';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { Histogram } from 'prom-client';
 import { registerAuth } from './auth.ts';
+import { registerBodyParsers } from './body-parsers.ts';
 import type { ApiDeps } from './deps.ts';
-import { registerErrorHandler } from './error-handler.ts';
+import { httpErrorOptions, registerErrorHandler } from './error-handler.ts';
 import { batchProcessingRoutes } from './routes/batch-processing.ts';
 import { dataStagingRoutes } from './routes/data-staging.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -44,6 +45,7 @@ export async function buildApp(
   deps: ApiDeps,
   validateWorkflow: (ws: string, def: Record<string, unknown>) => Promise<void>,
 ): Promise<FastifyInstance> {
+  const { requestTimeoutMs, idleTimeoutMs } = deps.config.api;
   const app = Fastify({
     loggerInstance: deps.logger as unknown as FastifyBaseLogger,
     // Requests are measured by the histogram below; per-request log lines would drown the logs.
@@ -52,6 +54,15 @@ export async function buildApp(
     bodyLimit: 1024 * 1024,
     // Any JSON body is small; uploads stream through multipart or signed URLs.
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 512 },
+    // Slow or stalled bodies cannot hold a connection (and an upload's temp file) forever.
+    requestTimeout: requestTimeoutMs,
+    connectionTimeout: idleTimeoutMs,
+    http: {
+      headersTimeout: Math.min(60_000, requestTimeoutMs),
+      // Node checks the timeouts above on this interval (30 s by default).
+      connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(requestTimeoutMs / 4))),
+    },
+    ...httpErrorOptions(requestTimeoutMs),
   });
   const httpDuration = new Histogram({
     name: 'vb_http_request_duration_seconds',
@@ -74,6 +85,7 @@ export async function buildApp(
   });
   await app.register(fastifyMultipart, { limits: { fileSize: deps.config.limits.maxImageBytes, files: 1 } });
   registerErrorHandler(app);
+  registerBodyParsers(app);
   registerAuth(app, deps.config.api.keys);
   healthRoutes(app, deps);
   rootRoutes(app);

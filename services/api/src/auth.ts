@@ -24,11 +24,13 @@ function apiKeyOf(req: FastifyRequest): string | undefined {
 /**
  * One check for every route, present and future: unless a route is marked `public`, the request
  * needs a known API key (401), and any `:workspace` path parameter must be that key's workspace
- * (403). Registered as an `onRequest` hook on the root instance, so no route can forget it.
+ * (403). Registered as an `onRequest` hook on the root instance, so no route can forget it, and
+ * it runs before any byte of the body is read or parsed (routing, and so the path parameters,
+ * come first): an unauthenticated caller cannot make the api parse JSON or multipart.
  */
 export function registerAuth(app: FastifyInstance, keys: ReadonlyMap<string, string>): void {
   app.decorateRequest('workspace', '');
-  app.addHook('preHandler', async (req) => {
+  app.addHook('onRequest', async (req) => {
     if (req.routeOptions.config?.public) return;
     const key = apiKeyOf(req);
     const ws = key ? keys.get(key) : undefined;

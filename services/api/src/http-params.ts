@@ -1,10 +1,12 @@
 import { Errors } from '@visionbatch/shared/errors';
+import { isSafeFileName, SAFE_ID_RE } from '@visionbatch/shared/ids';
+import { offsetFromToken } from '@visionbatch/shared/page-token';
 
 /** Page size from the query: default when absent, clamped to 1..max (spec §5.3: clamp, do not reject). */
 export function pageSizeOf(query: Record<string, unknown>, dflt: number, max = 1000): number {
   const v = query.pageSize;
   if (v === undefined || v === '') return dflt;
-  const n = Number(v);
+  const n = typeof v === 'string' ? Number(v) : Number.NaN;
   if (!Number.isFinite(n) || !Number.isInteger(n)) throw Errors.validation('pageSize', 'must be an integer');
   return Math.min(Math.max(n, 1), max);
 }
@@ -18,18 +20,28 @@ export function optString(query: Record<string, unknown>, name: string, maxLen =
   return v;
 }
 
-export function pageToken(query: Record<string, unknown>): string | null {
-  return optString(query, 'nextPageToken', 2048) ?? null;
+/**
+ * The page token of an offset-paged list (batches, jobs, shards, logs): absent, or the
+ * non-negative integer a previous page returned (else 400 naming `nextPageToken`).
+ */
+export function offsetPageToken(query: Record<string, unknown>): string | null {
+  const token = optString(query, 'nextPageToken', 64) ?? null;
+  offsetFromToken(token);
+  return token;
 }
 
-/** Largest offset a page token may carry (far beyond any list; bounds the work a token can ask for). */
-const MAX_OFFSET = 1_000_000_000;
+/** The page token of a batch's file list: the last file name of the previous page. */
+export function fileNamePageToken(query: Record<string, unknown>): string | null {
+  const token = optString(query, 'nextPageToken', 1024) ?? null;
+  if (token !== null && !isSafeFileName(token))
+    throw Errors.validation('nextPageToken', 'not a page token of this list (a file name)');
+  return token;
+}
 
-/** An offset page token (lists paged by position): absent → 0; anything but a small non-negative integer → 400. */
-export function offsetToken(query: Record<string, unknown>): number {
-  const t = pageToken(query);
-  if (t === null) return 0;
-  if (!/^\d{1,10}$/.test(t) || Number(t) > MAX_OFFSET)
-    throw Errors.validation('nextPageToken', 'is not a page token this list handed out');
-  return Number(t);
+/** The page token of a stage's task list: the last task id of the previous page. */
+export function taskPageToken(query: Record<string, unknown>): string | null {
+  const token = optString(query, 'nextPageToken', 128) ?? null;
+  if (token !== null && !SAFE_ID_RE.test(token))
+    throw Errors.validation('nextPageToken', 'not a page token of this list (a task id)');
+  return token;
 }

@@ -125,16 +125,11 @@ function normaliseKeys(
 }
 
 /**
- * Parses the `config` form field: JSON, keys in camelCase or snake_case, values checked.
+ * Checks the `config` of a model upload (JSON already parsed): keys in camelCase or snake_case,
+ * values checked.
  * @throws VB_ERR_VALIDATION naming the field (`config`, `config.defaults`, `config.paddingValue`, ...)
  */
-export function parseModelConfig(text: string): ModelConfigInput {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    throw Errors.validation('config', 'is not valid JSON');
-  }
+export function parseModelConfig(raw: unknown): ModelConfigInput {
   if (!isObject(raw)) throw Errors.validation('config', 'must be a JSON object');
   const config = normaliseKeys(raw, TOP_KEYS, 'config');
   if (isObject(config.defaults))

@@ -21,10 +21,10 @@ function validationChild(): number | null {
 describe.skipIf(process.platform !== 'linux')('inspectModel', () => {
   it('loads the model in a child that the OOM killer takes first; its death fails the upload with a 400', async () => {
     const weights = new PassThrough();
-    const outcome = inspectModel(
-      { modelId: 'm/1', config: null, weightsBytes: 64 * 1024 * 1024 },
-      weights,
-    ).then(
+    const outcome = inspectModel({ modelId: 'm/1', config: null, weightsBytes: 64 * 1024 * 1024 }, weights, {
+      timeoutMs: 60_000,
+      maxMemoryBytes: 2 * 1024 ** 3,
+    }).then(
       () => null,
       (err: Error & { statusCode?: number }) => err,
     );

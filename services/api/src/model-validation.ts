@@ -1,16 +1,22 @@
 import { spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Errors } from '@visionbatch/shared/errors';
-import type { ModelRecord } from '@visionbatch/shared/registry-repo';
+import pLimit from 'p-limit';
 import type { ConfigSources, ModelConfigInput, ResolvedModelConfig } from './model-config.ts';
 
 /** Models larger than this are stored without being read: their config must then be complete. */
 export const VALIDATE_MAX_BYTES = 512 * 1024 * 1024;
+
+/** Limits of the child process that inspects one model. */
+export interface ModelValidationLimits {
+  timeoutMs: number;
+  /** resident memory of the child; past it the child is killed */
+  maxMemoryBytes: number;
+}
 
 /** What the api sends the child before the weights: the user's config (or none) and the size. */
 export interface InspectRequest {
@@ -19,69 +25,117 @@ export interface InspectRequest {
   weightsBytes: number;
 }
 
-/** What the child prints: the resolved config, or why the model does not fit (`field`, `problem`), or an error. */
-export type InspectReply =
+/** What the child reports: the resolved config, or why the model does not fit (`field`, `reason`). */
+export type ChildVerdict =
   | { ok: true; config: ResolvedModelConfig; sources: ConfigSources }
-  | { ok: false; field?: string; problem?: string; error?: string };
+  | { ok: false; field: string; reason: string };
 
+const CHILD = fileURLToPath(new URL('./model-validation-child.ts', import.meta.url));
+/** The child is TypeScript, like every service: it runs through tsx's loader. */
+const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+/** How often the child's resident memory is sampled. */
+const MEMORY_SAMPLE_MS = 50;
 /**
- * Loads an uploaded model with onnxruntime (CPU) and runs it once, as a worker would, and returns
- * why it does not fit its declared task (null when it does), so such a model fails at upload with a
- * clear 400 rather than in every job. Uses the worker engine's own binding checks. Runs in the
- * inspection child (model-validation-child.ts), never in the api process itself.
+ * Inspections running at once in this api process; further uploads wait their turn, so many
+ * parallel uploads cannot add up to many times the per-check memory ceiling.
  */
-export async function modelProblem(record: ModelRecord, weights: Uint8Array): Promise<string | null> {
-  const { createSession, OnnxModel } = await import('@visionbatch/engine/model-runtime');
-  let session: Awaited<ReturnType<typeof createSession>>;
+const CONCURRENT_CHECKS = 2;
+const checkSlots = pLimit(CONCURRENT_CHECKS);
+
+/** What the child reads from stdin: the request's length (4 bytes), the request as JSON, the weights. */
+async function* framed(req: InspectRequest, weights: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const json = Buffer.from(JSON.stringify(req), 'utf8');
+  const head = Buffer.alloc(4);
+  head.writeUInt32BE(json.length);
+  yield Buffer.concat([head, json]);
+  yield* weights;
+}
+
+/** Resident memory of a process in bytes (Linux /proc), or null where it cannot be read. */
+async function residentBytes(pid: number): Promise<number | null> {
   try {
-    session = await createSession(weights, { machineType: 'cpu', intraOpNumThreads: 1 });
-  } catch (err) {
-    return `not a loadable ONNX model: ${String((err as Error).message).split('\n')[0]}`;
-  }
-  try {
-    await OnnxModel.bind(record, session, { maxBatch: 1 });
+    const m = /VmRSS:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
     return null;
-  } catch (err) {
-    if ((err as Error).name === 'ModelMismatchError') return (err as Error).message;
-    throw err;
-  } finally {
-    await session.release();
   }
 }
 
-const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'model-validation-child.ts');
-
 /**
- * Everything an upload needs from the weights, done in a child process fed from the store: read the
- * Ultralytics metadata and graph shapes, resolve the config (the user's fields over what the file
- * says), then load and run the model once. The model (up to 512 MiB) and its onnxruntime session
- * live in the child's memory, not the api's, and the child volunteers as the OOM killer's first
- * choice, so a model too big for the pod fails its upload instead of killing the api. Answers the
- * resolved config; a model that does not fit is a 400 naming the field.
+ * Everything an upload needs from the weights, done in a child process fed through a pipe (the api
+ * never holds them whole): read the Ultralytics metadata and graph shapes, resolve the config (the
+ * user's fields over what the file says), then load the model with onnxruntime (CPU) and run it
+ * once as a worker would, so a model that does not fit its task fails at upload with a clear 400
+ * rather than in every job. V8's heap is capped, the child's resident memory is sampled and the
+ * child killed past `maxMemoryBytes`, and after `timeoutMs`; it is also the OOM killer's first
+ * choice. So a huge or hostile model can neither exhaust the api's memory nor hang it; at most
+ * {@link CONCURRENT_CHECKS} run at once. Any failure of the child is a 400 with why.
  */
-export async function inspectModel(
+export function inspectModel(
   req: InspectRequest,
-  weights: Readable,
+  weights: AsyncIterable<Buffer>,
+  limits: ModelValidationLimits,
 ): Promise<{ config: ResolvedModelConfig; sources: ConfigSources }> {
-  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-  const child = spawn(process.execPath, ['--import', tsx, CHILD], { stdio: ['pipe', 'pipe', 'inherit'] });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-  child.stdin.write(`${JSON.stringify(req)}\n`);
-  // A child that dies mid-stream closes its stdin (EPIPE): its exit says why.
-  await pipeline(weights, child.stdin).catch(() => weights.destroy());
-  const [code, signal] = await exited;
-  let reply: InspectReply | null = null;
+  return checkSlots(() => inspectInChild(req, weights, limits));
+}
+
+async function inspectInChild(
+  req: InspectRequest,
+  weights: AsyncIterable<Buffer>,
+  limits: ModelValidationLimits,
+): Promise<{ config: ResolvedModelConfig; sources: ConfigSources }> {
+  const heapMb = Math.max(64, Math.floor(limits.maxMemoryBytes / (4 * 1024 * 1024)));
+  const child = spawn(process.execPath, [`--max-old-space-size=${heapMb}`, '--import', TSX_LOADER, CHILD], {
+    stdio: ['pipe', 'ignore', 'pipe', 'ipc'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => {
+    stderr = (stderr + c.toString('utf8')).slice(-2000);
+  });
+  let killedFor: string | null = null;
+  const kill = (why: string) => {
+    killedFor ??= why;
+    child.kill('SIGKILL');
+  };
+  const timer = setTimeout(
+    () => kill(`did not finish within ${limits.timeoutMs / 1000} s`),
+    limits.timeoutMs,
+  );
+  const sampler = setInterval(async () => {
+    const rss = child.pid === undefined ? null : await residentBytes(child.pid);
+    if (rss !== null && rss > limits.maxMemoryBytes)
+      kill(`used more than ${Math.round(limits.maxMemoryBytes / 1024 / 1024)} MiB of memory`);
+  }, MEMORY_SAMPLE_MS);
   try {
-    reply = JSON.parse(out) as InspectReply;
-  } catch {}
-  if (reply?.ok) return { config: reply.config, sources: reply.sources };
-  if (reply?.problem) throw Errors.validation(reply.field ?? 'weights', reply.problem);
-  if (signal === 'SIGKILL')
-    throw Errors.validation(
-      'weights',
-      'the model could not be loaded within the memory available to validate it',
-    );
-  throw new Error(`model validation failed (exit ${code ?? signal}): ${reply?.error ?? 'no reply'}`);
+    const verdict = new Promise<ChildVerdict | null>((resolve, reject) => {
+      let got: ChildVerdict | null = null;
+      child.on('message', (m) => {
+        got = m as ChildVerdict;
+      });
+      child.once('error', reject);
+      child.once('close', () => resolve(got));
+    });
+    // A child that dies mid-read closes the pipe: its exit says why, so a pipe error is not one here.
+    await pipeline(Readable.from(framed(req, weights)), child.stdin as NodeJS.WritableStream).catch(() => {});
+    const v = await verdict;
+    if (killedFor) throw Errors.validation('weights', `model check ${killedFor}`);
+    if (!v && child.signalCode === 'SIGKILL')
+      throw Errors.validation(
+        'weights',
+        'the model could not be loaded within the memory available to check it',
+      );
+    if (!v) {
+      const last = stderr.trim().split('\n').at(-1)?.slice(0, 200) ?? '';
+      throw Errors.validation(
+        'weights',
+        `model check failed (exit ${child.exitCode ?? child.signalCode})${last ? `: ${last}` : ''}`,
+      );
+    }
+    if (!v.ok) throw Errors.validation(v.field, v.reason);
+    return { config: v.config, sources: v.sources };
+  } finally {
+    clearTimeout(timer);
+    clearInterval(sampler);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
 }

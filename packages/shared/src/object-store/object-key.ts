@@ -20,40 +20,43 @@ export const RESERVED_SEGMENT_PREFIX = '.vb-';
 // biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
 const FORBIDDEN_CHARS = /[\u0000-\u001f\u007f]|\p{Surrogate}/u;
 
+/**
+ * Why `value` cannot appear in a key (control characters, a backslash, a leading `/`, over
+ * {@link MAX_KEY_BYTES}), or null when its characters are fine. The api's name rules build on it.
+ */
+export function keyCharsProblem(value: string): string | null {
+  if (typeof value !== 'string') return 'is not a string';
+  if (FORBIDDEN_CHARS.test(value)) return 'contains a control character, NUL or a lone surrogate';
+  if (value.includes('\\')) return 'contains a backslash (use "/" as the separator)';
+  if (value.startsWith('/')) return 'is absolute (keys are relative paths)';
+  if (Buffer.byteLength(value, 'utf8') > MAX_KEY_BYTES) return `is longer than ${MAX_KEY_BYTES} bytes`;
+  return null;
+}
+
+/**
+ * What keeps `segment` from being one `/`-separated segment of a key (`an empty segment`, `a ".."
+ * segment`, a reserved prefix, over {@link MAX_SEGMENT_BYTES}), or null when both drivers store it.
+ * The single source of truth for names that become key segments: the api's id and file-name rules
+ * derive from it, so nothing that passes the api's checks is refused by a store.
+ */
+export function segmentProblem(segment: string): string | null {
+  if (segment === '') return 'an empty segment';
+  if (segment === '.' || segment === '..') return `a "${segment}" segment`;
+  if (segment.startsWith(RESERVED_SEGMENT_PREFIX))
+    return `a segment starting with the reserved "${RESERVED_SEGMENT_PREFIX}"`;
+  if (Buffer.byteLength(segment, 'utf8') > MAX_SEGMENT_BYTES)
+    return `a segment longer than ${MAX_SEGMENT_BYTES} bytes`;
+  return null;
+}
+
 function checkChars(value: string): void {
-  if (typeof value !== 'string') {
-    throw new InvalidObjectKeyError(String(value), 'is not a string');
-  }
-  if (FORBIDDEN_CHARS.test(value)) {
-    throw new InvalidObjectKeyError(value, 'contains a control character, NUL or a lone surrogate');
-  }
-  if (value.includes('\\')) {
-    throw new InvalidObjectKeyError(value, 'contains a backslash (use "/" as the separator)');
-  }
-  if (value.startsWith('/')) {
-    throw new InvalidObjectKeyError(value, 'is absolute (keys are relative paths)');
-  }
-  if (Buffer.byteLength(value, 'utf8') > MAX_KEY_BYTES) {
-    throw new InvalidObjectKeyError(value, `is longer than ${MAX_KEY_BYTES} bytes`);
-  }
+  const problem = keyCharsProblem(value);
+  if (problem) throw new InvalidObjectKeyError(String(value), problem);
 }
 
 function checkSegment(whole: string, segment: string): void {
-  if (segment === '') {
-    throw new InvalidObjectKeyError(whole, 'has an empty segment ("//" or a trailing "/")');
-  }
-  if (segment === '.' || segment === '..') {
-    throw new InvalidObjectKeyError(whole, `contains a "${segment}" segment`);
-  }
-  if (segment.startsWith(RESERVED_SEGMENT_PREFIX)) {
-    throw new InvalidObjectKeyError(
-      whole,
-      `has a segment starting with the reserved "${RESERVED_SEGMENT_PREFIX}"`,
-    );
-  }
-  if (Buffer.byteLength(segment, 'utf8') > MAX_SEGMENT_BYTES) {
-    throw new InvalidObjectKeyError(whole, `has a segment longer than ${MAX_SEGMENT_BYTES} bytes`);
-  }
+  const problem = segmentProblem(segment);
+  if (problem) throw new InvalidObjectKeyError(whole, `has ${problem}`);
 }
 
 /**

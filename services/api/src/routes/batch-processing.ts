@@ -1,7 +1,7 @@
 import type { CompileWarning } from '@visionbatch/engine/workflow/compiler';
 import { effectiveDefinition } from '@visionbatch/shared/effective-definition';
 import { Errors } from '@visionbatch/shared/errors';
-import { assertBatchId, assertJobId } from '@visionbatch/shared/ids';
+import { assertBatchId, assertJobId, assertPartName } from '@visionbatch/shared/ids';
 import { abortJob } from '@visionbatch/shared/job-ending';
 import {
   definitionHash,
@@ -20,7 +20,7 @@ import {
 } from '@visionbatch/shared/wire/batch-processing';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps.ts';
-import { offsetToken, optString, pageSizeOf, pageToken } from '../http-params.ts';
+import { offsetPageToken, optString, pageSizeOf, taskPageToken } from '../http-params.ts';
 import { compileForApi, registeredModels } from '../workflow-compile.ts';
 
 type JobParams = { workspace: string; jobId: string };
@@ -78,6 +78,7 @@ async function validateAgainstState(
   if (!batch) throw Errors.validation('jobInput.batchId', `batch "${batchId}" does not exist or has expired`);
   const wantContent = def.type === 'simple-image-processing-v1' ? 'images' : 'videos';
   let part = '';
+  if (def.jobInput.partName !== undefined) assertPartName(def.jobInput.partName, 'jobInput.partName');
   if (batch.batchType === 'multipart-batch') {
     if (!def.jobInput.partName)
       throw Errors.validation(
@@ -162,7 +163,7 @@ export function batchProcessingRoutes(app: FastifyInstance, deps: ApiDeps): void
   app.get<{ Params: { workspace: string }; Querystring: Record<string, unknown> }>(
     `${BP}/jobs`,
     async (req) => {
-      const page = await deps.jobs.list(req.workspace, offsetToken(req.query), pageSizeOf(req.query, 10));
+      const page = await deps.jobs.list(req.workspace, offsetPageToken(req.query), pageSizeOf(req.query, 10));
       return {
         jobs: await Promise.all(page.items.map((j) => jobMetadata(deps.jobs, j, credits))),
         nextPageToken: page.next,
@@ -240,7 +241,7 @@ export function batchProcessingRoutes(app: FastifyInstance, deps: ApiDeps): void
         req.workspace,
         req.params.jobId,
         stage.processingStageId,
-        pageToken(req.query),
+        taskPageToken(req.query),
         pageSizeOf(req.query, 500),
       );
       return { tasks: page.items.map(taskWire), nextPageToken: page.next };
@@ -308,7 +309,7 @@ export function batchProcessingRoutes(app: FastifyInstance, deps: ApiDeps): void
         req.workspace,
         req.params.jobId,
         severity,
-        offsetToken(req.query),
+        offsetPageToken(req.query),
         pageSizeOf(req.query, 500),
       );
       // droppedLogLines: a visionbatch extension (the log of a job is capped, VB_JOB_LOG_LIMIT)

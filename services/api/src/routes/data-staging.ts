@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { BatchRecord } from '@visionbatch/shared/batches-repo';
 import { Errors } from '@visionbatch/shared/errors';
-import { assertBatchId, assertFileName } from '@visionbatch/shared/ids';
+import { assertBatchId, assertFileName, assertPartName } from '@visionbatch/shared/ids';
 import { objectKeys } from '@visionbatch/shared/object-keys';
 import {
   type FileReference,
@@ -22,7 +22,8 @@ import {
 import { Queue } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps.ts';
-import { optString, pageSizeOf, pageToken } from '../http-params.ts';
+import { fileNamePageToken, offsetPageToken, optString, pageSizeOf } from '../http-params.ts';
+import { firstFilePart, safeMediaType, storeFilePart } from '../multipart.ts';
 import { mintUrl } from '../urls.ts';
 
 type Params = { workspace: string; batchId: string };
@@ -52,6 +53,7 @@ async function resolvePart(
   partName: string | undefined,
   required: boolean,
 ): Promise<string[]> {
+  if (partName !== undefined) assertPartName(partName);
   if (b.batchType !== 'multipart-batch') {
     if (partName)
       throw Errors.validation('partName', `batch "${b.batchId}" is a ${b.batchType} and has no parts`);
@@ -73,7 +75,11 @@ export function dataStagingRoutes(app: FastifyInstance, deps: ApiDeps): void {
   app.get<{ Params: { workspace: string }; Querystring: Record<string, unknown> }>(
     `${DS}/batches`,
     async (req) => {
-      const page = await deps.batches.list(req.workspace, pageToken(req.query), pageSizeOf(req.query, 50));
+      const page = await deps.batches.list(
+        req.workspace,
+        offsetPageToken(req.query),
+        pageSizeOf(req.query, 50),
+      );
       return { batches: page.items.map(batchMetadata), nextPageToken: page.next };
     },
   );
@@ -111,7 +117,7 @@ export function dataStagingRoutes(app: FastifyInstance, deps: ApiDeps): void {
         b.workspace,
         b.batchId,
         part,
-        pageToken(req.query),
+        fileNamePageToken(req.query),
         pageSizeOf(req.query, 100),
       );
       const filesMetadata: FileMetadata[] = page.items.map(({ name, file }) => ({
@@ -140,7 +146,7 @@ export function dataStagingRoutes(app: FastifyInstance, deps: ApiDeps): void {
       const page = await deps.batches.listShards(
         b.workspace,
         b.batchId,
-        pageToken(req.query),
+        offsetPageToken(req.query),
         pageSizeOf(req.query, 100),
         SHARD_ORPHAN_MS,
       );
@@ -164,11 +170,16 @@ export function dataStagingRoutes(app: FastifyInstance, deps: ApiDeps): void {
       const displayName = optString(req.query, 'displayName', 256) ?? batchId;
       if (!req.isMultipart())
         throw Errors.unsupportedMedia('expected multipart/form-data with one image file part');
-      const file = await req.file({
-        limits: { fileSize: deps.config.limits.maxImageBytes, files: 1, fields: 10 },
+      const maxBytes = deps.config.limits.maxImageBytes;
+      const file = await firstFilePart(req, {
+        files: 1,
+        fields: 10,
+        parts: 11,
+        fieldSize: 64 * 1024,
+        fileSize: maxBytes,
       });
       if (!file) throw Errors.validation('file', 'the form has no file part');
-      const fileName = assertFileName(optString(req.query, 'fileName', 255) ?? file.filename, 'fileName');
+      const fileName = assertFileName(optString(req.query, 'fileName', 1024) ?? file.filename, 'fileName');
       const ext = path.extname(fileName).slice(1).toLowerCase();
       if (!IMAGE_EXTENSIONS.includes(ext))
         throw Errors.validation('fileName', `not an image extension (${IMAGE_EXTENSIONS.join(', ')})`);
@@ -178,16 +189,14 @@ export function dataStagingRoutes(app: FastifyInstance, deps: ApiDeps): void {
         contentType: 'images',
       });
       const key = objectKeys.batchFile(req.workspace, batchId, '', fileName);
-      const info = await deps.store.put(key, file.file, {
-        contentType: file.mimetype || 'application/octet-stream',
+      const info = await storeFilePart(deps.store, key, file, {
+        what: 'image',
+        limit: maxBytes,
+        contentType: safeMediaType(file.mimetype),
       });
-      if (file.file.truncated) {
-        await deps.store.delete(key);
-        throw Errors.payloadTooLarge('image', deps.config.limits.maxImageBytes);
-      }
       await deps.batches.putFile(req.workspace, batchId, '', fileName, {
         contentType: 'images',
-        size: info.size,
+        size: info.bytes,
       });
       reply.code(200);
       return { status: 'ok' };
@@ -200,7 +209,7 @@ export function dataStagingRoutes(app: FastifyInstance, deps: ApiDeps): void {
     async (req) => {
       const batchId = assertBatchId(req.params.batchId);
       const displayName = optString(req.query, 'displayName', 256) ?? batchId;
-      const fileName = assertFileName(optString(req.query, 'fileName', 255) ?? '', 'fileName');
+      const fileName = assertFileName(optString(req.query, 'fileName', 1024) ?? '', 'fileName');
       await deps.batches.ensure(req.workspace, batchId, {
         displayName,
         batchType: 'simple-batch',

@@ -1,42 +1,50 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { Transform } from 'node:stream';
+import { randomUUID } from 'node:crypto';
 import { Errors } from '@visionbatch/shared/errors';
+import { assertModelId, assertWorkflowId } from '@visionbatch/shared/ids';
 import { objectKeys } from '@visionbatch/shared/object-keys';
 import type { ModelRecord } from '@visionbatch/shared/registry-repo';
 import { iso } from '@visionbatch/shared/time';
 import type { FastifyInstance } from 'fastify';
+import { assertJsonDepth } from '../body-parsers.ts';
 import type { ApiDeps } from '../deps.ts';
-import { type ModelConfigInput, parseModelConfig, resolveModelConfig } from '../model-config.ts';
+import { parseModelConfig, resolveModelConfig } from '../model-config.ts';
+import { readModelForm } from '../model-upload.ts';
 import { inspectModel, VALIDATE_MAX_BYTES } from '../model-validation.ts';
 import { compileForApi, registeredModels } from '../workflow-compile.ts';
 
-const WORKFLOW_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
-const MODEL_ID_RE = /^[A-Za-z0-9_.-]{1,100}(\/[A-Za-z0-9_.-]{1,100})?$/;
 const MAX_MODEL_BYTES = 1024 ** 3;
 
 /**
  * Accepts the three shapes of spec/workflows.md §1.1 and returns the bare definition:
  * the definition itself, `{"specification": {...}}`, or Roboflow's `{"workflow": {"config": "<json>"}}`.
+ * Envelopes are unwrapped in a loop (never by recursion), and JSON found in `workflow.config` is
+ * held to the same depth limit as a request body.
  */
 export function bareDefinition(body: unknown): Record<string, unknown> {
-  if (!body || typeof body !== 'object' || Array.isArray(body))
-    throw Errors.validation('body', 'must be a JSON object');
-  const b = body as Record<string, unknown>;
-  const wf = b.workflow as Record<string, unknown> | undefined;
-  if (wf && typeof wf.config === 'string') {
-    let cfg: unknown;
-    try {
-      cfg = JSON.parse(wf.config);
-    } catch {
-      throw Errors.validation('workflow.config', 'is not valid JSON');
+  let current = body;
+  let field = 'body';
+  for (;;) {
+    if (!current || typeof current !== 'object' || Array.isArray(current))
+      throw Errors.validation(field, 'must be a JSON object');
+    const b = current as Record<string, unknown>;
+    const wf = b.workflow as Record<string, unknown> | undefined;
+    if (wf && typeof wf.config === 'string') {
+      try {
+        current = JSON.parse(wf.config);
+      } catch {
+        throw Errors.validation('workflow.config', 'is not valid JSON');
+      }
+      field = 'workflow.config';
+      assertJsonDepth(current, field);
+    } else if (b.specification && typeof b.specification === 'object') {
+      current = b.specification;
+      field = 'specification';
+    } else {
+      for (const f of ['inputs', 'steps', 'outputs'])
+        if (!Array.isArray(b[f])) throw Errors.validation(f, 'must be an array');
+      return b;
     }
-    return bareDefinition(cfg);
   }
-  if (b.specification && typeof b.specification === 'object') return bareDefinition(b.specification);
-  for (const field of ['inputs', 'steps', 'outputs']) {
-    if (!Array.isArray(b[field])) throw Errors.validation(field, 'must be an array');
-  }
-  return b;
 }
 
 /** Workflow and model registries of a workspace (visionbatch endpoints). */
@@ -52,9 +60,7 @@ export function registryRoutes(
     `${WF}/:workflowId`,
     { bodyLimit: 4 * 1024 * 1024 },
     async (req) => {
-      const { workflowId } = req.params;
-      if (!WORKFLOW_ID_RE.test(workflowId))
-        throw Errors.validation('workflowId', 'must match [A-Za-z0-9_-]{1,128}');
+      const workflowId = assertWorkflowId(req.params.workflowId);
       const definition = bareDefinition(req.body);
       await validateWorkflow(req.workspace, definition);
       const { models } = await registeredModels(req.workspace, definition, deps.registry);
@@ -71,7 +77,7 @@ export function registryRoutes(
     },
   );
   app.get<{ Params: WfParams }>(`${WF}/:workflowId`, async (req) => {
-    const rec = await deps.registry.getWorkflow(req.workspace, req.params.workflowId);
+    const rec = await deps.registry.getWorkflow(req.workspace, assertWorkflowId(req.params.workflowId));
     if (!rec) throw Errors.notFound('workflow', req.params.workflowId);
     return { workflow: rec };
   });
@@ -80,19 +86,14 @@ export function registryRoutes(
     nextPageToken: null,
   }));
   app.delete<{ Params: WfParams }>(`${WF}/:workflowId`, async (req) => {
-    if (!(await deps.registry.deleteWorkflow(req.workspace, req.params.workflowId)))
+    if (!(await deps.registry.deleteWorkflow(req.workspace, assertWorkflowId(req.params.workflowId))))
       throw Errors.notFound('workflow', req.params.workflowId);
     return { workflowId: req.params.workflowId, status: 'deleted' };
   });
 
   const MD = '/models/v1/external/:workspace/models';
   type MdParams = { workspace: string; '*': string };
-  const modelIdOf = (p: MdParams) => {
-    const id = p['*'];
-    if (!MODEL_ID_RE.test(id))
-      throw Errors.validation('modelId', 'must look like "project/version" of [A-Za-z0-9_.-]');
-    return id;
-  };
+  const modelIdOf = (p: MdParams) => assertModelId(p['*']);
 
   app.put<{ Params: MdParams }>(`${MD}/*`, async (req) => {
     const modelId = modelIdOf(req.params);
@@ -102,38 +103,18 @@ export function registryRoutes(
       );
     const key = objectKeys.modelWeights(req.workspace, modelId, randomUUID());
     const previous = await deps.registry.getModel(req.workspace, modelId);
-    let config: ModelConfigInput | null = null;
-    let weights: { sha256: string; bytes: number } | null = null;
     const discard = async (err: unknown): Promise<never> => {
       await deps.store.delete(key).catch(() => {});
       throw err;
     };
+    const form = await readModelForm(req, deps.store, key, MAX_MODEL_BYTES);
+    let config: ReturnType<typeof parseModelConfig> | null;
     try {
-      for await (const part of req.parts({
-        limits: { fileSize: MAX_MODEL_BYTES, files: 1, fields: 4, fieldSize: 1024 * 1024 },
-      })) {
-        if (part.type === 'field' && part.fieldname === 'config') {
-          config = parseModelConfig(String(part.value));
-        } else if (part.type === 'file' && part.fieldname === 'weights') {
-          const hash = createHash('sha256');
-          let bytes = 0;
-          const tap = new Transform({
-            transform(chunk: Buffer, _e, cb) {
-              hash.update(chunk);
-              bytes += chunk.length;
-              cb(null, chunk);
-            },
-          });
-          await deps.store.put(key, part.file.pipe(tap), { contentType: 'application/octet-stream' });
-          if (part.file.truncated) throw Errors.payloadTooLarge('model weights', MAX_MODEL_BYTES);
-          weights = { sha256: hash.digest('hex'), bytes };
-        } else if (part.type === 'file') {
-          part.file.resume();
-        }
-      }
+      config = form.config === undefined ? null : parseModelConfig(form.config);
     } catch (err) {
-      await discard(err);
+      return discard(err);
     }
+    const weights = form.weights;
     if (!weights || weights.bytes === 0)
       return discard(Errors.validation('weights', 'missing or empty file'));
     // The config is optional: what it leaves out comes from the file (Ultralytics metadata, graph
@@ -143,7 +124,11 @@ export function registryRoutes(
     try {
       resolved =
         weights.bytes <= VALIDATE_MAX_BYTES
-          ? await inspectModel({ modelId, config, weightsBytes: weights.bytes }, await deps.store.get(key))
+          ? await inspectModel(
+              { modelId, config, weightsBytes: weights.bytes },
+              await deps.store.get(key),
+              deps.config.api.modelValidation,
+            )
           : resolveModelConfig(config, null);
     } catch (err) {
       return discard(err);

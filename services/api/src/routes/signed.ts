@@ -1,5 +1,5 @@
-import { Transform } from 'node:stream';
-import { Errors } from '@visionbatch/shared/errors';
+import { Readable } from 'node:stream';
+import { Errors, VbError } from '@visionbatch/shared/errors';
 import { isSafeFileName } from '@visionbatch/shared/ids';
 import { objectKeys } from '@visionbatch/shared/object-keys';
 import { ObjectNotFoundError } from '@visionbatch/shared/object-store/index';
@@ -10,17 +10,23 @@ import type { ApiDeps } from '../deps.ts';
 
 type SignedParams = { workspace: string; batchId: string; part: string; name: string };
 
-/** Counts bytes through a stream and fails it past `limit`, so an upload can never exceed it. */
-function byteLimit(limit: number): Transform & { bytes: number } {
-  const t = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      t.bytes += chunk.length;
-      if (t.bytes > limit) cb(Errors.payloadTooLarge('upload', limit));
-      else cb(null, chunk);
-    },
-  }) as Transform & { bytes: number };
-  t.bytes = 0;
-  return t;
+/**
+ * The bytes of an upload's request body, failing past `limit` bytes (413) and when the client
+ * cuts the body off (400). A generator rather than `pipe()`, so that an aborted request fails the
+ * store's put (which then removes its temp file) instead of leaving it waiting forever.
+ */
+async function* uploadBody(body: AsyncIterable<Buffer>, limit: number): AsyncGenerator<Buffer> {
+  let bytes = 0;
+  try {
+    for await (const chunk of body) {
+      bytes += chunk.length;
+      if (bytes > limit) throw Errors.payloadTooLarge('upload', limit);
+      yield chunk;
+    }
+  } catch (err) {
+    if (err instanceof VbError) throw err;
+    throw Errors.badRequest('the upload ended before its body was complete');
+  }
 }
 
 function grantOf(deps: ApiDeps, req: FastifyRequest<{ Params: SignedParams }>): SignedGrant {
@@ -51,10 +57,10 @@ export function signedRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
     scope.put<{ Params: SignedParams }>(route, { config: { public: true } }, async (req) => {
       const g = grantOf(deps, req);
-      const limit = byteLimit(deps.config.api.maxUploadBytes);
+      const body = () => Readable.from(uploadBody(req.raw, deps.config.api.maxUploadBytes));
       if (g.purpose === 'video') {
         const key = objectKeys.batchFile(g.workspace, g.batchId, g.part, g.name);
-        const info = await deps.store.put(key, req.raw.pipe(limit), {
+        const info = await deps.store.put(key, body(), {
           contentType: 'application/octet-stream',
         });
         await deps.batches.putFile(g.workspace, g.batchId, g.part, g.name, {
@@ -69,11 +75,9 @@ export function signedRoutes(app: FastifyInstance, deps: ApiDeps): void {
         if (!shard) throw Errors.notFound('shard', shardId);
         if (shard.statusName !== 'shard-registered')
           throw Errors.conflict(`shard ${shardId} was already uploaded`);
-        const info = await deps.store.put(
-          objectKeys.shardTar(g.workspace, g.batchId, shardId),
-          req.raw.pipe(limit),
-          { contentType: 'application/x-tar' },
-        );
+        const info = await deps.store.put(objectKeys.shardTar(g.workspace, g.batchId, shardId), body(), {
+          contentType: 'application/x-tar',
+        });
         await deps.batches.putShard(g.workspace, g.batchId, {
           ...shard,
           statusName: 'shard-uploaded',

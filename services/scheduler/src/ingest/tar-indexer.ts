@@ -3,7 +3,7 @@ import { addAbortSignal } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { BatchesRepo, FileRecord } from '@visionbatch/shared/batches-repo';
 import { DeadlineExceededError, withDeadline } from '@visionbatch/shared/deadline';
-import { isSafeFileName } from '@visionbatch/shared/ids';
+import { fileNameProblem } from '@visionbatch/shared/ids';
 import { sniffImageFormat } from '@visionbatch/shared/image-sniff';
 import { objectKeys } from '@visionbatch/shared/object-keys';
 import {
@@ -120,13 +120,18 @@ export async function indexShard(
       skip();
       return fail('unsupported-entry', raw, `tar entry of type ${header.type} is not a regular file`);
     }
-    if (!isSafeFileName(name)) {
+    if (name.includes('/') || name.includes('\\') || name === '..') {
       skip();
       return fail(
         name.includes('..') || name.startsWith('/') ? 'unsafe-path' : 'nested-path',
         raw,
         'files must sit at the archive root under a plain name',
       );
+    }
+    const badName = fileNameProblem(name);
+    if (badName) {
+      skip();
+      return fail('invalid-file-name', raw, `the file name cannot be stored: it has ${badName}`);
     }
     if (name === NOTIFICATION_CONFIG) {
       const buf = await readAll(entry, 64 * 1024);
