@@ -34,6 +34,8 @@ describe('services refuse to start on unfilled secrets', () => {
     ['api', 'VB_URL_SIGNING_SECRET', 'CHANGE-ME-url-signing-secret-at-least-32-bytes'],
     ['scheduler', 'VB_REDIS_PASSWORD', ''],
     ['worker', 'VB_REDIS_PASSWORD', 'CHANGE-ME-redis-password'],
+    ['scheduler', 'VB_CONTROL_PLANE_SECRET', 'CHANGE-ME-control-plane-secret'],
+    ['worker', 'VB_CONTROL_PLANE_SECRET', ''],
   ])('%s with %s=%j exits naming the variable', async (service, name, value) => {
     const { code, output } = await run(service, { [name]: value });
     expect(code).not.toBe(0);

@@ -232,11 +232,8 @@ function serviceOf(c: Container): string {
   return entry.split('/')[1];
 }
 
-/**
- * Settings the manifests pass that packages/shared/src/config.ts declares; VB_CONTROL_PLANE_SECRET
- * (the scheduler's gRPC credential) is declared there by the control-plane authentication change.
- */
-const CONFIG_VARS = new Set([...CONFIG_SPEC.map((e) => e.name), 'VB_CONTROL_PLANE_SECRET']);
+/** Settings the manifests pass, as packages/shared/src/config.ts declares them. */
+const CONFIG_VARS = new Set(CONFIG_SPEC.map((e) => e.name));
 /** Non-VB variables the manifests set on purpose (the Redis exporter, MinIO, its setup Job). */
 const EXTRA_ENV = new Set([
   'MALLOC_ARENA_MAX',

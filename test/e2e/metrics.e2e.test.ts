@@ -30,6 +30,7 @@ const CATALOGUE = {
     'vb_autoscaler_errors_total',
     'vb_metered_compute_seconds_total',
     'vb_ingest_files_total',
+    'vb_leases_expired_total',
   ],
   worker: [
     'vb_tasks_total',

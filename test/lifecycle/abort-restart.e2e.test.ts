@@ -26,7 +26,8 @@ import type { Stack } from '../e2e/stack.ts';
 import { flushRedisTestDb, redisTestUrl, useTempDir, waitFor } from '../support/helpers.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const IMAGES = 24;
+/** Enough one-at-a-time tasks that the job is still running when the CLI's abort lands. */
+const IMAGES = 96;
 
 describe('abort and restart through the CLI', () => {
   let stack: Stack;
@@ -75,7 +76,7 @@ describe('abort and restart through the CLI', () => {
   };
 
   it('abort once a task runs: within 5 s no task is reported running; restart: every file once', async () => {
-    await createJob(stack, 'ab', slowJobBody(stack, 'abort-in', { maxParallelTasks: 2 }));
+    await createJob(stack, 'ab', slowJobBody(stack, 'abort-in', { maxParallelTasks: 1 }));
     await waitFor(
       async () => [...(await processingTasks(stack, 'ab')).values()].some((t) => t.statusType === 'info'),
       { timeoutMs: 60_000, intervalMs: 100, message: 'a task running' },

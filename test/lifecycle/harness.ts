@@ -87,7 +87,7 @@ export async function startHarness(
   const redis = createRedis(redisUrl);
   const logger = createLogger('lifecycle-test', 'silent');
   const refusals: Refusals = new Map();
-  const jobs = new JobsRepo(redis, systemClock, { maxLogLines: 10_000, maxEvents: 2000 }, (kind, reason) =>
+  const jobs = new JobsRepo(redis, systemClock, {}, (kind, reason) =>
     refusals.set(`${kind}:${reason}`, (refusals.get(`${kind}:${reason}`) ?? 0) + 1),
   );
   const batches = new BatchesRepo(redis, systemClock, config.limits.batchTtlMs);

@@ -880,7 +880,7 @@ export function loadConfig(env: Env = process.env): Config {
     autoscaler: autoscalerConfig(env),
     leaseTtlMs: int(env, 'VB_LEASE_TTL_MS', 15_000, 1000),
     controlPlane: {
-      secret: raw(env, 'VB_CONTROL_PLANE_SECRET') ?? null,
+      secret: secretVar(env, 'VB_CONTROL_PLANE_SECRET') ?? null,
       tlsCert: raw(env, 'VB_SCHEDULER_TLS_CERT') ?? null,
       tlsKey: raw(env, 'VB_SCHEDULER_TLS_KEY') ?? null,
       tlsCa: raw(env, 'VB_SCHEDULER_TLS_CA') ?? null,

@@ -234,12 +234,16 @@ function splitMember(m: string): { workspace: string; jobId: string } {
  * changes nothing and is reported to `onRefused` (counted as `vb_fenced_writes_total`).
  */
 export class JobsRepo {
+  private readonly limits: JobLimits;
+
   constructor(
     private readonly redis: Redis,
     private readonly clock: Clock,
-    private readonly limits: JobLimits = DEFAULT_JOB_LIMITS,
+    limits: Partial<JobLimits> = {},
     private readonly onRefused: (kind: ScriptName, refusal: Refusal) => void = () => {},
-  ) {}
+  ) {
+    this.limits = { ...DEFAULT_JOB_LIMITS, ...limits };
+  }
 
   private async run(
     name: ScriptName,

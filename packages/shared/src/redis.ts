@@ -70,3 +70,24 @@ export function redactRedisUrl(url: string): string {
     return '(invalid Redis URL)';
   }
 }
+
+/**
+ * Options for a connection that must fail fast while Redis is unreachable (the api): a command is
+ * refused at once instead of queued for a reconnect (BullMQ's advice for producers), and one that
+ * gets no answer fails after `commandTimeoutMs`, so a request never hangs on Redis.
+ */
+export function failFastOptions(commandTimeoutMs: number): RedisOptions {
+  return { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: commandTimeoutMs };
+}
+
+/**
+ * Whether an error means Redis cannot be reached or answer right now (disconnected, timed out,
+ * loading its data, failing over), as opposed to a bad command: such a failure is a 503 to retry.
+ */
+export function isRedisUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err.name === 'MaxRetriesPerRequestError') return true;
+  return /Stream isn't writeable|Command timed out|Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|^LOADING|^MASTERDOWN|^READONLY|^TRYAGAIN/.test(
+    err.message,
+  );
+}

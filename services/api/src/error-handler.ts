@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { Errors, VbError } from '@visionbatch/shared/errors';
 import { redactSecrets } from '@visionbatch/shared/redact';
+import { isRedisUnavailable } from '@visionbatch/shared/redis';
 import type {
   FastifyError,
   FastifyInstance,
@@ -43,6 +44,7 @@ function toVbError(err: FastifyError | VbError | Error, req: FastifyRequest): Vb
   if (err instanceof VbError) return err;
   const known = 'code' in err ? fromFastifyError(err as FastifyError, req) : null;
   if (known) return known;
+  if (isRedisUnavailable(err)) return Errors.unavailable('the state store (Redis)');
   if (
     'statusCode' in err &&
     typeof err.statusCode === 'number' &&

@@ -4,11 +4,11 @@ import { dataDirSecret } from '@visionbatch/shared/data-dir-secret';
 import { controlPlaneCredentials, createSchedulerClient } from '@visionbatch/shared/grpc';
 import { JobsRepo } from '@visionbatch/shared/jobs-repo';
 import { createLogger } from '@visionbatch/shared/logger';
-import { createMetricsRegistry } from '@visionbatch/shared/metrics';
+import { createMetricsRegistry, fencedWritesCounter } from '@visionbatch/shared/metrics';
 import { createObjectStore } from '@visionbatch/shared/object-store/index';
 import { startOpsServer } from '@visionbatch/shared/ops-server';
 import { INGEST_QUEUE, QUEUE_PREFIX, type ShardIngestJob } from '@visionbatch/shared/queues';
-import { createRedis } from '@visionbatch/shared/redis';
+import { createRedis, failFastOptions } from '@visionbatch/shared/redis';
 import { RegistryRepo } from '@visionbatch/shared/registry-repo';
 import { systemClock } from '@visionbatch/shared/time';
 import { Queue } from 'bullmq';
@@ -16,9 +16,14 @@ import { buildApp } from './app.ts';
 import { validateWorkflowDefinition } from './workflow-validation.ts';
 
 // The api's composition root: config → dependencies → HTTP server.
+
+/** Longest a request waits on one Redis command before it answers 503. */
+const REDIS_COMMAND_TIMEOUT_MS = 1500;
 const config = loadConfig();
 const logger = createLogger('api', config.logLevel);
-const redis = createRedis(config.redis);
+// Fail fast while Redis is down: requests get a 503 within REDIS_COMMAND_TIMEOUT_MS, never hang.
+const redis = createRedis(config.redis, failFastOptions(REDIS_COMMAND_TIMEOUT_MS));
+redis.on('error', (err) => logger.warn({ err: err.message }, 'redis connection error'));
 const store = await createObjectStore(config.store);
 const scheduler = createSchedulerClient(config.scheduler.url, controlPlaneCredentials(config), 5000);
 const ingestQueue = new Queue<ShardIngestJob>(INGEST_QUEUE, { connection: redis, prefix: QUEUE_PREFIX });
@@ -36,17 +41,21 @@ const enqueueShard = async (workspace: string, batchId: string, shardId: string)
     },
   );
 };
+const metrics = createMetricsRegistry('api');
+const fencedWrites = fencedWritesCounter(metrics);
 const deps = {
   config,
   redis,
   store,
   batches: new BatchesRepo(redis, systemClock, config.limits.batchTtlMs),
-  jobs: new JobsRepo(redis, systemClock),
+  jobs: new JobsRepo(redis, systemClock, { maxLogLines: config.lifecycle.maxLogLines }, (kind, reason) =>
+    fencedWrites.inc({ kind, reason }),
+  ),
   registry: new RegistryRepo(redis),
   scheduler,
   clock: systemClock,
   logger,
-  metrics: createMetricsRegistry('api'),
+  metrics,
   urlSecret: dataDirSecret(config.api.urlSigningSecret, config.dataDir, 'url-signing.secret'),
   enqueueShard,
 };

@@ -40,29 +40,3 @@ export async function sweepExpiredBatches(d: BatchGcDeps, maxPerSweep = 100): Pr
   }
   return removed;
 }
-
-/** Sweeps every `intervalMs` until stopped; `stop()` waits for a sweep in progress. */
-export function startBatchGc(d: BatchGcDeps, intervalMs: number): { stop(): Promise<void> } {
-  let stopped = false;
-  let timer: NodeJS.Timeout | null = null;
-  let current: Promise<unknown> = Promise.resolve();
-  const run = () => {
-    if (stopped) return;
-    current = (async () => {
-      // Sweep until a sweep finds less than a full page, so a backlog drains quickly.
-      while (!stopped && (await sweepExpiredBatches(d)) >= 100) {}
-    })()
-      .catch((err) => d.logger.error({ err }, 'batch gc sweep failed'))
-      .finally(() => {
-        if (!stopped) timer = setTimeout(run, intervalMs);
-      });
-  };
-  run();
-  return {
-    async stop() {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await current;
-    },
-  };
-}

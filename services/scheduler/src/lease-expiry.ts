@@ -1,4 +1,5 @@
 import type { Logger } from '@visionbatch/shared/logger';
+import type { Counter } from 'prom-client';
 import type { LeaseStore } from './leases.ts';
 
 /**
@@ -12,6 +13,7 @@ export async function expireStaleLeases(
   ttlMs: number,
   ledForMs: number,
   logger: Logger,
+  expired: Counter<'pool'>,
 ): Promise<number> {
   if (ledForMs < ttlMs) return 0;
   let closed = 0;
@@ -19,6 +21,7 @@ export async function expireStaleLeases(
     const ms = await leases.close(lease, true);
     if (ms === null) continue;
     closed++;
+    expired.inc({ pool: lease.pool });
     logger.warn(
       { leaseId: lease.leaseId, machineId: lease.machineId, jobId: lease.jobId, billedMs: ms },
       'lease expired',

@@ -67,12 +67,16 @@ const indexedFiles = new Counter({
 });
 
 const fencedWrites = fencedWritesCounter(metrics);
+const leasesExpired = new Counter({
+  name: 'vb_leases_expired_total',
+  help: 'Machine leases closed because their machine stopped heartbeating, by pool',
+  labelNames: ['pool'],
+  registers: [metrics],
+});
+for (const pool of ['cpu', 'gpu']) leasesExpired.inc({ pool }, 0);
 const store = await createObjectStore(config.store);
-const jobs = new JobsRepo(
-  redis,
-  systemClock,
-  { maxLogLines: config.lifecycle.maxLogLines, maxEvents: 2000 },
-  (kind, reason) => fencedWrites.inc({ kind, reason }),
+const jobs = new JobsRepo(redis, systemClock, { maxLogLines: config.lifecycle.maxLogLines }, (kind, reason) =>
+  fencedWrites.inc({ kind, reason }),
 );
 const leases = new LeaseStore(redis, systemClock);
 const faults = new FaultPoints(config.lifecycle.faultPoints);
@@ -201,6 +205,11 @@ const autoscaler = new Autoscaler({
   leads: () => leader.current !== null,
 });
 autoscaler.start();
+// A replica that stops leading stops sizing pools: its desired/target gauges go to 0 rather than
+// freezing at their last values (KEDA and dashboards take the max over replicas).
+leader.onChange((leading) => {
+  if (!leading) for (const g of [poolDesired, poolTarget]) g.reset();
+});
 const ingest = startIngestWorker({
   connection: redis,
   store,
@@ -237,7 +246,7 @@ const loops = startLeaderLoops({
     { name: 'outbox', run: () => reaper.reap() },
     {
       name: 'lease expiry',
-      run: () => expireStaleLeases(leases, config.leaseTtlMs, leader.heldForMs(), logger),
+      run: () => expireStaleLeases(leases, config.leaseTtlMs, leader.heldForMs(), logger, leasesExpired),
     },
   ],
   collectors: {

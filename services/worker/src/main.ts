@@ -23,11 +23,8 @@ const machine = new Machine({
   config,
   scheduler,
   connection: redis,
-  jobs: new JobsRepo(
-    redis,
-    systemClock,
-    { maxLogLines: config.lifecycle.maxLogLines, maxEvents: 2000 },
-    (kind, reason) => fencedWrites.inc({ kind, reason }),
+  jobs: new JobsRepo(redis, systemClock, { maxLogLines: config.lifecycle.maxLogLines }, (kind, reason) =>
+    fencedWrites.inc({ kind, reason }),
   ),
   logger,
   metrics: workerMetrics(registry),
