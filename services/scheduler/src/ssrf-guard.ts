@@ -7,15 +7,25 @@ import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { withDeadline } from '@visionbatch/shared/deadline';
 
-/** A URL refused by policy (reported as `unsafe-url-detected`, spec §2.11 / §4.2). */
+/**
+ * A URL refused by policy (reported as `unsafe-url-detected`, spec §2.11 / §4.2). Its message names
+ * the URL without query, fragment or credentials: a presigned URL's query is its signature, and
+ * messages end up in failure reasons, webhooks and logs.
+ */
 export class UnsafeUrlError extends Error {
   constructor(
     readonly url: string,
     why: string,
   ) {
-    super(`unsafe URL ${url}: ${why}`);
+    super(`unsafe URL ${withoutSecrets(url)}: ${why}`);
     this.name = 'UnsafeUrlError';
   }
+}
+
+/** A URL as it may be shown: scheme, host and path only. */
+function withoutSecrets(raw: string): string {
+  const u = URL.parse(raw);
+  return u ? `${u.protocol}//${u.host}${u.pathname}` : 'an invalid URL';
 }
 
 /** A download that failed for a reason other than policy (network, status, size). */
