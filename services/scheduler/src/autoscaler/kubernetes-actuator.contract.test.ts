@@ -42,6 +42,8 @@ class FakeApiServer {
   forbid = new Set<string>();
   /** bump the resourceVersion behind the client's back before the next N patches (another writer) */
   concurrentWrites = 0;
+  /** when set, requests are read and never answered (an API server that hangs) */
+  hang = false;
   pods = fixture('pods-worker-cpu.json');
   url = '';
 
@@ -56,6 +58,7 @@ class FakeApiServer {
     this.resourceVersion = 184467;
     this.forbid.clear();
     this.concurrentWrites = 0;
+    this.hang = false;
     this.pods = fixture('pods-worker-cpu.json');
   }
 
@@ -82,6 +85,7 @@ class FakeApiServer {
       body: text ? JSON.parse(text) : undefined,
     };
     this.requests.push(rec);
+    if (this.hang) return;
     const send = (code: number, body: unknown) => {
       res.writeHead(code, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
@@ -119,10 +123,11 @@ class FakeApiServer {
 describe('kubernetes actuator (contract: deployments/scale)', () => {
   const api = new FakeApiServer();
   let actuator: KubernetesActuator;
+  let kc: KubeConfig;
 
   beforeAll(async () => {
     await api.start();
-    const kc = new KubeConfig();
+    kc = new KubeConfig();
     kc.loadFromOptions({
       clusters: [{ name: 'test', server: api.url, skipTLSVerify: true }],
       users: [{ name: 'scheduler', token: 'sa-token' }],
@@ -136,7 +141,13 @@ describe('kubernetes actuator (contract: deployments/scale)', () => {
       logger: createLogger('test', 'silent'),
     });
   });
-  afterAll(() => new Promise<void>((r) => api.server.close(() => r())));
+  afterAll(
+    () =>
+      new Promise<void>((r) => {
+        api.server.closeAllConnections();
+        api.server.close(() => r());
+      }),
+  );
   beforeEach(() => api.reset());
 
   const idlePod = 'worker-cpu-7d9c6b5f4-abcde';
@@ -269,5 +280,20 @@ describe('kubernetes actuator (contract: deployments/scale)', () => {
     expect(await cpuOnly.size('gpu')).toBeNull();
     await cpuOnly.scaleTo('gpu', { desired: 2, idleMachines: [], busyMachines: [] });
     expect(api.requests).toEqual([]);
+  });
+
+  it('an API server that stops answering fails the call at its deadline with a typed error', async () => {
+    const slow = new KubernetesActuator({
+      kubeConfig: kc,
+      namespace: 'visionbatch',
+      deployments: { cpu: 'worker-cpu', gpu: null },
+      logger: createLogger('test', 'silent'),
+      callDeadlineMs: 300,
+    });
+    api.hang = true;
+    const t0 = Date.now();
+    await expect(slow.size('cpu')).rejects.toMatchObject({ reason: 'unavailable' });
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(api.requests.map((r) => r.method)).toEqual(['GET']);
   });
 });

@@ -8,6 +8,7 @@ import {
   setHeaderOptions,
   type V1Scale,
 } from '@kubernetes/client-node';
+import { withDeadline } from '@visionbatch/shared/deadline';
 import { ActuatorError } from '@visionbatch/shared/errors';
 import type { Logger } from '@visionbatch/shared/logger';
 import type { Actuator, Pool, ScaleRequest } from './actuator.ts';
@@ -23,6 +24,8 @@ export const IDLE_COST = '-100';
 export const BUSY_COST = '100';
 /** Re-reads after a 409 Conflict before giving up until the next round. */
 const CONFLICT_RETRIES = 3;
+/** Total deadline of one call to the Kubernetes API. */
+const K8S_CALL_DEADLINE_MS = 10_000;
 
 /** The cluster, namespace and Deployments the kubernetes actuator scales. */
 export interface KubernetesActuatorOptions {
@@ -31,6 +34,8 @@ export interface KubernetesActuatorOptions {
   /** pool → Deployment; a pool without one is never actuated */
   deployments: { cpu: string | null; gpu: string | null };
   logger: Logger;
+  /** total deadline of one API call (default 10 s) */
+  callDeadlineMs?: number;
 }
 
 /**
@@ -95,17 +100,19 @@ export class KubernetesActuator implements Actuator {
       if (replicas === desired) return;
       if (desired < replicas && attempt === 0) await this.rankPods(pool, scale, req);
       try {
-        await this.apps.patchNamespacedDeploymentScale(
-          {
-            name,
-            namespace: this.o.namespace,
-            body: {
-              metadata: { resourceVersion: scale.metadata?.resourceVersion },
-              spec: { replicas: desired },
+        await this.deadline('patch deployments/scale', () =>
+          this.apps.patchNamespacedDeploymentScale(
+            {
+              name,
+              namespace: this.o.namespace,
+              body: {
+                metadata: { resourceVersion: scale.metadata?.resourceVersion },
+                spec: { replicas: desired },
+              },
+              fieldManager: 'visionbatch-scheduler',
             },
-            fieldManager: 'visionbatch-scheduler',
-          },
-          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+            setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+          ),
         );
         this.o.logger.info(
           { pool, deployment: name, namespace: this.o.namespace, from: replicas, to: desired },
@@ -129,7 +136,9 @@ export class KubernetesActuator implements Actuator {
 
   private async read(pool: Pool, name: string): Promise<V1Scale> {
     try {
-      return await this.apps.readNamespacedDeploymentScale({ name, namespace: this.o.namespace });
+      return await this.deadline('get deployments/scale', () =>
+        this.apps.readNamespacedDeploymentScale({ name, namespace: this.o.namespace }),
+      );
     } catch (err) {
       throw this.translate(err, pool, name, 'get deployments/scale');
     }
@@ -143,7 +152,9 @@ export class KubernetesActuator implements Actuator {
     const busy = new Set(req.busyMachines);
     let pods: Awaited<ReturnType<CoreV1Api['listNamespacedPod']>>;
     try {
-      pods = await this.core.listNamespacedPod({ namespace: this.o.namespace, labelSelector: selector });
+      pods = await this.deadline('list pods', () =>
+        this.core.listNamespacedPod({ namespace: this.o.namespace, labelSelector: selector }),
+      );
     } catch (err) {
       throw this.translate(err, pool, selector, 'list pods');
     }
@@ -154,14 +165,16 @@ export class KubernetesActuator implements Actuator {
       const cost = busy.has(podName) ? BUSY_COST : idle.has(podName) ? IDLE_COST : '0';
       if ((pod.metadata?.annotations?.[POD_DELETION_COST] ?? '0') === cost) continue;
       try {
-        await this.core.patchNamespacedPod(
-          {
-            name: podName,
-            namespace: this.o.namespace,
-            body: { metadata: { annotations: { [POD_DELETION_COST]: cost } } },
-            fieldManager: 'visionbatch-scheduler',
-          },
-          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        await this.deadline('patch pods', () =>
+          this.core.patchNamespacedPod(
+            {
+              name: podName,
+              namespace: this.o.namespace,
+              body: { metadata: { annotations: { [POD_DELETION_COST]: cost } } },
+              fieldManager: 'visionbatch-scheduler',
+            },
+            setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+          ),
         );
       } catch (err) {
         // A pod that went away meanwhile needs no cost.
@@ -169,6 +182,11 @@ export class KubernetesActuator implements Actuator {
         throw this.translate(err, pool, podName, 'patch pods');
       }
     }
+  }
+
+  /** One Kubernetes API call under a total deadline: an API server that stops answering fails the round. */
+  private deadline<T>(verb: string, call: () => Promise<T>): Promise<T> {
+    return withDeadline(`kubernetes ${verb}`, this.o.callDeadlineMs ?? K8S_CALL_DEADLINE_MS, () => call());
   }
 
   private translate(err: unknown, pool: Pool, name: string, verb: string): ActuatorError {
