@@ -130,8 +130,10 @@ export function resizeLinearOpenCv(
         heldA = r0;
       }
     }
+    // A zero weight makes its term 0 whatever the row holds (an integer downscale, e.g. 1080 →
+    // 360 rows, lands every output row on a source row): skip that row's horizontal pass.
     let s1 = a;
-    if (r1 !== r0) {
+    if (r1 !== r0 && rows.wFar[y] !== 0) {
       if (heldB !== r1) {
         horizontal(src, r1 * rowBytes, columns, dw, b);
         heldB = r1;
