@@ -88,6 +88,15 @@ export class DecodedImage {
     return this.pixels !== null;
   }
 
+  /**
+   * Drops decoded pixels that can be decoded again from the encoded bytes (else keeps them), so
+   * that a large photo read only by a model's pre-processing does not stay in memory while the
+   * model runs.
+   */
+  forgetPixels(): void {
+    if (this.encoded !== null) this.pixels = null;
+  }
+
   /** The original encoded bytes, when this image came from a file. */
   get bytes(): Buffer | null {
     return this.encoded;

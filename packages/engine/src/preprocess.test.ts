@@ -137,6 +137,8 @@ describe('preprocess', () => {
       .toBuffer();
     const img = await decodeImage(jpg);
     const { tensor, geometry } = await preprocess(img, spec('letterbox'));
+    // the full-size pixels it decoded are not kept (6 MB here; a crop would decode them again)
+    expect(img.hasPixels).toBe(false);
     expect(tensor.length).toBe(3 * 640 * 640);
     expect(geometry.offsetY).toBe(140);
     const at = (c: number, y: number, x: number) => tensor[c * 640 * 640 + y * 640 + x];
@@ -156,6 +158,20 @@ describe('preprocess', () => {
     expect(preprocess(img, spec('stretch', 4, 4))).toBe(a);
     const { tensor } = await a;
     expect([...tensor].every((v) => v === 1)).toBe(true);
+    expect(img.hasPixels).toBe(true);
+  });
+
+  it('keeps pixels that were decoded before it, and decodes them again when asked after it', async () => {
+    const jpg = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#0000ff' } })
+      .jpeg()
+      .toBuffer();
+    const full = await decodeImage(jpg, { full: true });
+    await preprocess(full, spec('letterbox', 32, 32));
+    expect(full.hasPixels).toBe(true);
+    const lazy = await decodeImage(jpg);
+    await preprocess(lazy, spec('letterbox', 32, 32));
+    expect(lazy.hasPixels).toBe(false);
+    expect((await lazy.rgb()).data.equals((await full.rgb()).data)).toBe(true);
   });
 
   it('decodes a 1080p JPEG into a 640 letterbox fast', async () => {

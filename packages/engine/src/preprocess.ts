@@ -251,9 +251,12 @@ function toTensor(pixels: Uint8Array, spec: PreprocessSpec, g: Geometry, tensor:
 
 async function prepare(image: DecodedImage, spec: PreprocessSpec): Promise<Prepared> {
   const geometry = planGeometry(image.width, image.height, spec);
+  // pixels decoded only for this are not kept: whatever else needs them decoded them up front
+  const decodedHere = !image.hasPixels;
   const { data } = await image.rgb();
   const pixels = resized(data, geometry, spec.mode);
   const tensor = toTensor(pixels, spec, geometry, new Float32Array(3 * spec.width * spec.height));
+  if (decodedHere) image.forgetPixels();
   return { tensor, geometry };
 }
 
