@@ -1,5 +1,5 @@
+import { LRUCache } from 'lru-cache';
 import { roundHalfEven } from '../numbers.ts';
-import { TableCache } from './table-cache.ts';
 
 /**
  * OpenCV's `cv2.resize(src, (dw, dh), interpolation=cv2.INTER_LINEAR)` of an 8-bit, 3-channel
@@ -66,7 +66,11 @@ interface Plan {
   rows: Axis;
 }
 
-const plans = new TableCache<Plan>(8);
+/**
+ * Tables per (source size, output size): a worker resizes the same few size pairs over and over
+ * (a camera's frames, a dataset's photos).
+ */
+const plans = new LRUCache<string, Plan>({ max: 8 });
 
 /** Two rows of the horizontal pass, reused across calls (a slot resizes one image at a time). */
 let rowA = new Int32Array(0);

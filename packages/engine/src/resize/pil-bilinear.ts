@@ -1,4 +1,4 @@
-import { TableCache } from './table-cache.ts';
+import { LRUCache } from 'lru-cache';
 
 /**
  * Pillow's `Image.resize((dw, dh), Image.BILINEAR)` of an 8-bit RGB image, bit for bit: what
@@ -60,7 +60,8 @@ function taps(src: number, dst: number): Taps {
   return { first, count, weights, size };
 }
 
-const tables = new TableCache<Taps>(16);
+/** Taps per (source size, output size) along one axis; crops come in many sizes, so keep more. */
+const tables = new LRUCache<string, Taps>({ max: 16 });
 
 function tapsOf(src: number, dst: number): Taps {
   const key = `${src}>${dst}`;
