@@ -10,10 +10,11 @@ import { roundHalfEven } from '../numbers.ts';
  * - per output column and row, `f = float32((d + 0.5) × src/dst − 0.5)`, `s = floor(f)`, weights
  *   `round_half_even(float32(1 − frac) × 2048)` and `round_half_even(frac × 2048)` (11 bits);
  *   columns left of the image or at its last column take the edge pixel with weight 2048;
- * - rows: the horizontal pass keeps exact integer sums (pixel × weight, up to 255 × 2048);
- *   rows above or below the image are clamped to the edge row, keeping their computed weights;
- * - columns: `((w0 × (S0 >> 4)) >> 16) + ((w1 × (S1 >> 4)) >> 16) + 2 >> 2`, the rounding of
- *   OpenCV's vectorised vertical pass (its scalar tail does the same, so every pixel agrees).
+ * - the horizontal pass keeps exact integer sums (pixel × weight, up to 255 × 2048) per row;
+ * - the vertical pass combines two such rows `S0`, `S1` as
+ *   `((w0 × (S0 >> 4)) >> 16) + ((w1 × (S1 >> 4)) >> 16) + 2 >> 2`, the rounding of OpenCV's
+ *   vectorised code (its scalar remainder rounds the same way: every pixel position matches);
+ *   rows above or below the image are clamped to the edge row, keeping their computed weights.
  *
  * An exact 2× downscale in both directions is OpenCV's area-average path (`(a+b+c+d+2) >> 2`),
  * which these formulas give too, so it needs no branch of its own.
