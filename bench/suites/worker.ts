@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { decodeImage } from '@visionbatch/engine/image-decode';
+import { decodeImage, toRgb } from '@visionbatch/engine/image-decode';
 import { planGeometry, preprocess, writeChw } from '@visionbatch/engine/preprocess';
 import { FfmpegFrameSource } from '@visionbatch/engine/video/frame-source';
 import { decodeYoloV8, mapBoxesToSource } from '@visionbatch/engine/yolo-decode';
@@ -20,6 +20,7 @@ import { createObjectStore } from '@visionbatch/shared/object-store/index';
 import type { ModelRecord } from '@visionbatch/shared/registry-repo';
 import type { ImageTask, JobContext, Task, VideoTask } from '@visionbatch/shared/tasks';
 import ort from 'onnxruntime-node';
+import sharp from 'sharp';
 import { SlotPool } from '../../services/worker/src/slot-pool.ts';
 import type { Suite } from './index.ts';
 
@@ -132,6 +133,45 @@ async function runOnPool(pool: SlotPool, tasks: Task[]): Promise<number> {
   return processed;
 }
 
+/** A small image staged once, which every slot runs before the timed runs. */
+const WARMUP = { batchId: 'warmup', file: 'warmup.png' };
+
+/**
+ * Has every slot of `pool` load the models (a slot loads them on its first image or video task),
+ * so that no timed run includes the load.
+ */
+async function loadModelsInEverySlot(pool: SlotPool): Promise<void> {
+  const tasks: ImageTask[] = Array.from({ length: pool.size }, (_, i) => ({
+    kind: 'images',
+    stage: 'processing',
+    taskId: `warmup${i}`,
+    input: { batchId: WARMUP.batchId, part: '', files: [WARMUP.file] },
+    output: { batchId: 'warmup-out', part: 'results', fileName: `warmup${i}.jsonl` },
+  }));
+  // run() takes a free slot at once, so the tasks started together land on different slots
+  await Promise.all(tasks.map((t) => pool.run(t, () => {})));
+}
+
+/**
+ * What pre-processing cost before it was made exact (kept to show the price of exactness in the
+ * same run): libvips' bilinear straight from the JPEG bytes with shrink-on-load (a 1080p JPEG
+ * decodes at half size), then the CHW conversion.
+ */
+async function libvipsLetterbox(bytes: Buffer, tensor: Float32Array): Promise<void> {
+  const img = await decodeImage(bytes);
+  const g = planGeometry(img.width, img.height, {
+    width: 640,
+    height: 640,
+    mode: 'letterbox',
+    paddingValue: 114,
+  });
+  const pipeline = sharp(bytes)
+    .rotate()
+    .resize(g.resizeWidth, g.resizeHeight, { fit: 'fill', kernel: 'linear', fastShrinkOnLoad: true });
+  const { data } = await toRgb(pipeline).toBuffer({ resolveWithObject: true });
+  writeChw(tensor, 0, 640, 640, data, g.resizeWidth, g.resizeHeight, g.offsetX, g.offsetY, 114);
+}
+
 /**
  * The worker's image pipeline against its compute bound on this machine, all measured in one
  * run: model-only throughput (best thread layout), decode-only cost, the bound
@@ -221,6 +261,7 @@ async function videoPart(o: {
       },
       createLogger('bench', 'warn'),
     );
+    await loadModelsInEverySlot(pool);
     const e2eRuns: number[] = [];
     const e2eBusy: number[] = [];
     /** [worker process, ffmpeg children] CPU seconds per processed frame, per run */
@@ -288,6 +329,12 @@ export const workerSuite: Suite = {
     try {
       const model = buildYolov8nArch(0);
       const store = await createObjectStore({ driver: 'fs', dir: path.join(dir, 'store') });
+      await store.put(
+        objectKeys.batchFile(WS, WARMUP.batchId, '', WARMUP.file),
+        await sharp({ create: { width: 64, height: 48, channels: 3, background: '#808080' } })
+          .png()
+          .toBuffer(),
+      );
       const weightsKey = objectKeys.modelWeights(WS, 'bench/yolov8n');
       await store.put(weightsKey, Buffer.from(model));
       const record: ModelRecord = {
@@ -350,16 +397,38 @@ export const workerSuite: Suite = {
             fs.readFileSync(path.join(corpus.dir, f)),
           );
 
-        // decode-only: sharp decode + letterbox + CHW, one image at a time (one core)
+        // decode-only: sharp decode to RGB + exact letterbox + CHW, one image at a time (one core),
+        // split into its decode and resize parts, and next to each image the libvips path it replaced
         console.error(`${label}: decode-only ...`);
         const decodeRuns: number[] = [];
+        const fullDecodeRuns: number[] = [];
+        const resizeRuns: number[] = [];
+        const libvipsRuns: number[] = [];
+        const scratch = new Float32Array(3 * 640 * 640);
         for (let r = 0; r < RUNS; r++) {
-          const t0 = performance.now();
+          let total = 0;
+          let fullDecode = 0;
+          let resize = 0;
+          let libvips = 0;
           for (const f of corpus.files) {
-            const img = await decodeImage(await store.getBuffer(objectKeys.batchFile(WS, batchId, '', f)));
+            const bytes = await store.getBuffer(objectKeys.batchFile(WS, batchId, '', f));
+            const t0 = performance.now();
+            const img = await decodeImage(bytes);
+            await img.rgb();
+            const t1 = performance.now();
             await preprocess(img, { width: 640, height: 640, mode: 'letterbox', paddingValue: 114 });
+            const t2 = performance.now();
+            await libvipsLetterbox(bytes, scratch);
+            libvips += performance.now() - t2;
+            total += t2 - t0;
+            fullDecode += t1 - t0;
+            resize += t2 - t1;
           }
-          decodeRuns.push((performance.now() - t0) / 1000 / corpus.files.length);
+          const n = corpus.files.length * 1000;
+          decodeRuns.push(total / n);
+          fullDecodeRuns.push(fullDecode / n);
+          resizeRuns.push(resize / n);
+          libvipsRuns.push(libvips / n);
         }
         const decodeCoreSec = median(decodeRuns);
         const bound = cores / (modelCoreSec + decodeCoreSec);
@@ -380,6 +449,7 @@ export const workerSuite: Suite = {
           },
           createLogger('bench', 'warn'),
         );
+        await loadModelsInEverySlot(pool);
         const session = await ort.InferenceSession.create(model, { graphOptimizationLevel: 'all' });
         const e2eRuns: number[] = [];
         const e2eBusy: number[] = [];
@@ -442,6 +512,11 @@ export const workerSuite: Suite = {
           height,
           files: corpus.files.length,
           decodeMsPerImage: round(decodeCoreSec * 1000),
+          decodeBreakdownMs: {
+            decodeToRgb: round(median(fullDecodeRuns) * 1000),
+            resizeAndTensor: round(median(resizeRuns) * 1000),
+            libvipsShrinkOnLoadBefore: round(median(libvipsRuns) * 1000),
+          },
           modelMsPerImage1Thread: round(modelCoreSec * 1000),
           boundImgPerSec: round(bound),
           endToEndImgPerSec: round(e2e),

@@ -2,14 +2,15 @@ import sharp, { type Metadata, type Sharp } from 'sharp';
 import { ImageDecodeError } from './errors.ts';
 
 /**
- * Image decoding with sharp (libvips). Every image is seen upright (EXIF orientation applied, as
- * the reference CLI's `cv2.imread` does, spec §5.5) and as 8-bit sRGB RGB: greyscale, alpha,
- * 16-bit and CMYK inputs are converted. Alpha is dropped, not composited, like OpenCV's
- * `IMREAD_COLOR`.
+ * Image decoding with sharp (libvips), giving the pixels the reference CLI's `cv2.imread` gives
+ * (spec §5.5): upright (EXIF orientation applied), 8-bit RGB, greyscale replicated, alpha dropped
+ * (not composited, like OpenCV's `IMREAD_COLOR`), the embedded colour profile ignored (a Display
+ * P3 photo keeps its stored values, not sRGB conversions of them); 16-bit and CMYK inputs are
+ * converted. JPEG and PNG pixels equal OpenCV's to the byte
+ * (`test/fixtures/preprocess`).
  *
- * {@link decodeImage} reads only the header unless full pixels are asked for, so a detector whose
- * pre-processing resizes straight from the JPEG bytes (shrink-on-load) never pays for a full
- * decode; whatever needs pixels later (crops) decodes once and the result is kept.
+ * {@link decodeImage} reads only the header unless full pixels are asked for, so a file that
+ * fails validation costs no decode; pixels are decoded once, on first use, and kept.
  */
 
 /** Refuse images above ~100 MP: a 100 MP RGB image is 300 MB of pixels. */
@@ -87,6 +88,15 @@ export class DecodedImage {
     return this.pixels !== null;
   }
 
+  /**
+   * Drops decoded pixels that can be decoded again from the encoded bytes (else keeps them), so
+   * that a large photo read only by a model's pre-processing does not stay in memory while the
+   * model runs.
+   */
+  forgetPixels(): void {
+    if (this.encoded !== null) this.pixels = null;
+  }
+
   /** The original encoded bytes, when this image came from a file. */
   get bytes(): Buffer | null {
     return this.encoded;
@@ -113,9 +123,8 @@ export class DecodedImage {
   }
 
   /**
-   * A sharp pipeline over the upright image, for resizing. From pixels when they exist, else from
-   * the encoded bytes (so JPEG shrink-on-load applies). The caller adds resize/extract and must
-   * finish with {@link toRgb}.
+   * A sharp pipeline over the upright image, for encoding it: from pixels when they exist, else
+   * from the encoded bytes. The caller adds the output format.
    */
   async pipeline(): Promise<Sharp> {
     if (this.pixels) {
@@ -131,8 +140,9 @@ const noPixels = () =>
   new Error('the full-resolution pixels of this image were not kept (a video frame decoded at model size)');
 
 function openEncoded(bytes: Buffer, maxPixels: number): Sharp {
-  // failOn 'warning' makes truncated/corrupt JPEGs fail instead of decoding grey garbage.
-  return sharp(bytes, { limitInputPixels: maxPixels, failOn: 'warning' });
+  // failOn 'warning' makes truncated/corrupt JPEGs fail instead of decoding grey garbage;
+  // ignoreIcc: sharp would convert to sRGB through an embedded profile, cv2.imread does not.
+  return sharp(bytes, { limitInputPixels: maxPixels, failOn: 'warning', ignoreIcc: true });
 }
 
 /** Ends a pipeline with the 8-bit sRGB, 3-channel raw output every consumer expects. */

@@ -74,6 +74,12 @@ describe('planGeometry (spec §4.3, hand-computed)', () => {
       offsetX: -56,
       offsetY: 0,
     });
+    // torchvision's int(224 * 45 / 5) = 2016 (45 × (224 / 5) in floats is 2015.99…)
+    expect(planGeometry(5, 45, spec('shortest-edge-center-crop', 224, 224))).toMatchObject({
+      resizeWidth: 224,
+      resizeHeight: 2016,
+      offsetY: -896,
+    });
     // 225x224 → 224: long side 225 → crop (225-224)/2 = 0.5 → rounds half to even → 0
     expect(planGeometry(225, 224, spec('shortest-edge-center-crop', 224, 224))).toMatchObject({
       resizeWidth: 225,
@@ -123,7 +129,7 @@ describe('writeChw', () => {
 });
 
 describe('preprocess', () => {
-  it('letterboxes a JPEG (shrink-on-load path) with the record padding', async () => {
+  it('letterboxes a JPEG with the record padding', async () => {
     const jpg = await sharp({
       create: { width: 1920, height: 1080, channels: 3, background: { r: 255, g: 0, b: 0 } },
     })
@@ -131,6 +137,7 @@ describe('preprocess', () => {
       .toBuffer();
     const img = await decodeImage(jpg);
     const { tensor, geometry } = await preprocess(img, spec('letterbox'));
+    // the full-size pixels it decoded are not kept (6 MB here; a crop would decode them again)
     expect(img.hasPixels).toBe(false);
     expect(tensor.length).toBe(3 * 640 * 640);
     expect(geometry.offsetY).toBe(140);
@@ -151,6 +158,20 @@ describe('preprocess', () => {
     expect(preprocess(img, spec('stretch', 4, 4))).toBe(a);
     const { tensor } = await a;
     expect([...tensor].every((v) => v === 1)).toBe(true);
+    expect(img.hasPixels).toBe(true);
+  });
+
+  it('keeps pixels that were decoded before it, and decodes them again when asked after it', async () => {
+    const jpg = await sharp({ create: { width: 64, height: 48, channels: 3, background: '#0000ff' } })
+      .jpeg()
+      .toBuffer();
+    const full = await decodeImage(jpg, { full: true });
+    await preprocess(full, spec('letterbox', 32, 32));
+    expect(full.hasPixels).toBe(true);
+    const lazy = await decodeImage(jpg);
+    await preprocess(lazy, spec('letterbox', 32, 32));
+    expect(lazy.hasPixels).toBe(false);
+    expect((await lazy.rgb()).data.equals((await full.rgb()).data)).toBe(true);
   });
 
   it('decodes a 1080p JPEG into a 640 letterbox fast', async () => {

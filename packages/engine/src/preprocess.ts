@@ -1,5 +1,7 @@
-import { type DecodedImage, mapSharpError, toRgb } from './image-decode.ts';
+import type { DecodedImage } from './image-decode.ts';
 import { roundHalfEven } from './numbers.ts';
+import { resizeLinearOpenCv } from './resize/opencv-linear.ts';
+import { resizeBilinearPillow } from './resize/pil-bilinear.ts';
 
 /**
  * Model-input preparation (spec/workflows.md §4.3): resize per the model's mode, place into the
@@ -66,7 +68,9 @@ export function planGeometry(srcWidth: number, srcHeight: number, spec: Preproce
         scaleY: H / srcHeight,
       };
     case 'letterbox': {
-      // Roboflow geometry: floor sizes and floor half-padding (the remainder goes right/bottom).
+      // Roboflow geometry (spec §4.3): floor sizes and floor half-padding (the remainder goes
+      // right/bottom). Ultralytics' LetterBox splits the padding the same way (`round(d/2 ∓ 0.1)`)
+      // but rounds the sizes, so where `side × scale` has a fraction ≥ .5 its side is 1 px longer.
       const scale = Math.min(W / srcWidth, H / srcHeight);
       const rw = Math.max(1, Math.floor(srcWidth * scale));
       const rh = Math.max(1, Math.floor(srcHeight * scale));
@@ -95,12 +99,13 @@ export function planGeometry(srcWidth: number, srcHeight: number, spec: Preproce
       };
     }
     case 'shortest-edge-center-crop': {
-      // Ultralytics classification: shorter side to the input size (longer side truncated, as
-      // torchvision's Resize), then a centred crop with round-half-even offsets (CenterCrop).
-      const s = Math.max(W / srcWidth, H / srcHeight);
-      const byWidth = W / srcWidth >= H / srcHeight;
-      const rw = byWidth ? W : Math.max(W, Math.floor(srcWidth * s));
-      const rh = byWidth ? Math.max(H, Math.floor(srcHeight * s)) : H;
+      // Ultralytics classification: shorter side to the input size, the longer one truncated as
+      // torchvision's Resize computes it (`int(size * long / short)`: multiplying by a rounded
+      // ratio instead is one pixel short for e.g. 5x45 at 224), then a centred crop with
+      // round-half-even offsets (CenterCrop).
+      const byWidth = W * srcHeight >= H * srcWidth;
+      const rw = byWidth ? W : Math.max(W, Math.floor((H * srcWidth) / srcHeight));
+      const rh = byWidth ? Math.max(H, Math.floor((W * srcHeight) / srcWidth)) : H;
       return {
         ...base,
         resizeWidth: rw,
@@ -187,8 +192,10 @@ function specKey(spec: PreprocessSpec): string {
 
 /**
  * Prepares `image` for a model (memoised per spec on the image, so a prefetch can start it while
- * the previous image is in the model). Resizing runs on libuv's pool; from encoded JPEG bytes it
- * uses shrink-on-load.
+ * the previous image is in the model). The full-resolution pixels are decoded (on libuv's pool)
+ * and resized here as the reference implementations do, bit for bit: OpenCV's `INTER_LINEAR`
+ * for letterbox and stretch (Ultralytics' and Roboflow's detectors), Pillow's bilinear for
+ * `shortest-edge-center-crop` (Ultralytics' classifier, through torchvision's `Resize`).
  */
 export function preprocess(image: DecodedImage, spec: PreprocessSpec): Promise<Prepared> {
   const key = specKey(spec);
@@ -244,24 +251,20 @@ function toTensor(pixels: Uint8Array, spec: PreprocessSpec, g: Geometry, tensor:
 
 async function prepare(image: DecodedImage, spec: PreprocessSpec): Promise<Prepared> {
   const geometry = planGeometry(image.width, image.height, spec);
-  const { resizeWidth: rw, resizeHeight: rh } = geometry;
-  let pixels: Uint8Array;
-  if (rw === image.width && rh === image.height) {
-    pixels = (await image.rgb()).data;
-  } else {
-    const pipeline = (await image.pipeline()).resize(rw, rh, {
-      fit: 'fill',
-      kernel: 'linear',
-      fastShrinkOnLoad: true,
-    });
-    const out = await toRgb(pipeline).toBuffer({ resolveWithObject: true }).catch(mapSharpError);
-    if (out.info.width !== rw || out.info.height !== rh || out.info.channels !== 3) {
-      throw new Error(
-        `resize produced ${out.info.width}x${out.info.height}x${out.info.channels}, expected ${rw}x${rh}x3`,
-      );
-    }
-    pixels = out.data;
-  }
+  // pixels decoded only for this are not kept: whatever else needs them decoded them up front
+  const decodedHere = !image.hasPixels;
+  const { data } = await image.rgb();
+  const pixels = resized(data, geometry, spec.mode);
   const tensor = toTensor(pixels, spec, geometry, new Float32Array(3 * spec.width * spec.height));
+  if (decodedHere) image.forgetPixels();
   return { tensor, geometry };
+}
+
+/** HWC RGB `rgb` (the source size of `g`) at the planned resize size. */
+function resized(rgb: Uint8Array, g: Geometry, mode: ResizeMode): Uint8Array {
+  const { srcWidth: sw, srcHeight: sh, resizeWidth: rw, resizeHeight: rh } = g;
+  if (rw === sw && rh === sh) return rgb;
+  return mode === 'shortest-edge-center-crop'
+    ? resizeBilinearPillow(rgb, sw, sh, rw, rh)
+    : resizeLinearOpenCv(rgb, sw, sh, rw, rh);
 }

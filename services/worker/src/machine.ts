@@ -130,10 +130,10 @@ export class Machine {
         slots,
         { context, store: config.store, intraOpNumThreads, cacheDir: config.worker.cacheDir },
         log,
+        (ms) => metrics.modelLoad.observe(ms / 1000),
       );
       pool = r.runner;
-      metrics.modelLoad.observe(r.modelLoadMs / 1000);
-      log.info({ slots, intraOpNumThreads, modelLoadMs: r.modelLoadMs }, 'lease started');
+      log.info({ slots, intraOpNumThreads }, 'lease started');
     } catch (err) {
       initError = (err as Error).message;
       log.error({ err: initError }, "slots could not start; the job's tasks fail with this reason");

@@ -24,7 +24,7 @@ export function workerMetrics(registry: Registry) {
     }),
     modelLoad: new Histogram({
       name: 'vb_model_load_seconds',
-      help: "Time to load a lease's models into every slot",
+      help: "Time a slot took to load its lease's models (on its first task that needs them)",
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
       registers: [registry],
     }),

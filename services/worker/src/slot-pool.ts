@@ -35,23 +35,31 @@ interface Slot {
 export class SlotPool {
   private readonly slots: Slot[] = [];
 
-  private constructor(private readonly logger: Logger) {}
+  private constructor(
+    private readonly logger: Logger,
+    private readonly onModelsLoaded: (ms: number) => void,
+  ) {}
 
-  /** Starts `count` slot threads and waits until each has loaded the job's models. */
+  /**
+   * Starts `count` slot threads and waits until each has compiled the job's workflow and opened
+   * the store. Models are loaded by each slot on its first task that needs them (never for an
+   * export task); `onModelsLoaded` hears of every such load with its duration.
+   */
   static async start(
     count: number,
     init: { context: JobContext; store: StoreConfig; intraOpNumThreads: number; cacheDir: string },
     logger: Logger,
-  ): Promise<{ pool: SlotPool; modelLoadMs: number }> {
-    const pool = new SlotPool(logger);
-    const loads = await Promise.all(
+    onModelsLoaded: (ms: number) => void = () => {},
+  ): Promise<{ pool: SlotPool }> {
+    const pool = new SlotPool(logger, onModelsLoaded);
+    await Promise.all(
       Array.from({ length: count }, async () => {
         const thread = new Worker(new URL('./slot/slot-thread-entry.mjs', import.meta.url));
         const slot: Slot = { thread, busy: false, current: null };
         pool.slots.push(slot);
-        const ready = new Promise<number>((resolve, reject) => {
+        const ready = new Promise<void>((resolve, reject) => {
           const onMsg = (m: FromSlot) => {
-            if (m.type === 'ready') resolve(m.modelLoadMs);
+            if (m.type === 'ready') resolve();
             else if (m.type === 'init-failed') reject(new SlotTaskError(m.message, true));
           };
           thread.on('message', onMsg);
@@ -69,7 +77,7 @@ export class SlotPool {
       await pool.close();
       throw err;
     });
-    return { pool, modelLoadMs: Math.max(...loads) };
+    return { pool };
   }
 
   get size(): number {
@@ -97,6 +105,10 @@ export class SlotPool {
   }
 
   private onMessage(slot: Slot, m: FromSlot): void {
+    if (m.type === 'models-loaded') {
+      this.onModelsLoaded(m.modelLoadMs);
+      return;
+    }
     const cur = slot.current;
     if (!cur) return;
     if (m.type === 'progress' && m.taskId === cur.taskId) cur.onProgress(m.done, m.total);

@@ -22,15 +22,19 @@ export interface RunnerInit {
   cacheDir: string;
 }
 
-/** Starts a lease's runner with `slots` slots; answers it and how long loading the models took. */
+/**
+ * Starts a lease's runner with `slots` slots. Models load on a slot's first task that needs them;
+ * `onModelsLoaded` hears how long each load took.
+ */
 export type StartRunner = (
   slots: number,
   init: RunnerInit,
   logger: Logger,
-) => Promise<{ runner: TaskRunner; modelLoadMs: number }>;
+  onModelsLoaded?: (ms: number) => void,
+) => Promise<{ runner: TaskRunner }>;
 
-/** The real runner: one slot thread per slot, each with the job's models loaded. */
-export const startSlotPool: StartRunner = async (slots, init, logger) => {
-  const { pool, modelLoadMs } = await SlotPool.start(slots, init, logger);
-  return { runner: pool, modelLoadMs };
+/** The real runner: one slot thread per slot, loading the job's models when a task needs them. */
+export const startSlotPool: StartRunner = async (slots, init, logger, onModelsLoaded) => {
+  const { pool } = await SlotPool.start(slots, init, logger, onModelsLoaded);
+  return { runner: pool };
 };

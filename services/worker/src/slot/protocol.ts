@@ -19,7 +19,9 @@ export type ToSlot =
 
 /** slot → main thread */
 export type FromSlot =
-  | { type: 'ready'; modelLoadMs: number }
+  | { type: 'ready' }
+  /** a slot loaded the job's models (on its first task that needs them), in `modelLoadMs` */
+  | { type: 'models-loaded'; modelLoadMs: number }
   | { type: 'init-failed'; message: string }
   | { type: 'progress'; taskId: string; done: number; total: number }
   | { type: 'done'; taskId: string; outcome: TaskOutcome }

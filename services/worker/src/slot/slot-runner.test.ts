@@ -139,13 +139,16 @@ function harness() {
   return { messages, runner, send };
 }
 
-const init = (over: Partial<JobContext> = {}): ToSlot => ({
+const init = (over: Partial<JobContext> = {}, cacheDir = path.join(dir, 'cache')): ToSlot => ({
   type: 'init',
   context: context(over),
   store: storeConfig,
   intraOpNumThreads: 1,
-  cacheDir: path.join(dir, 'cache'),
+  cacheDir,
 });
+
+/** The weights files in a cache folder (none when it was never created). */
+const cached = (cacheDir: string) => readdir(cacheDir).catch(() => [] as string[]);
 
 const imageTask = (files: string[], fileName = 't1.jsonl'): Task => ({
   kind: 'images',
@@ -156,13 +159,12 @@ const imageTask = (files: string[], fileName = 't1.jsonl'): Task => ({
 });
 
 describe('SlotRunner', () => {
-  it('loads models, runs an image task, writes sorted JSONL results and reports failures', async () => {
+  it('loads models on the first image task, writes sorted JSONL results and reports failures', async () => {
     const { messages, runner, send } = harness();
-    await send(init({ maxImageFailureRate: 0.5 }));
-    expect(messages[0]).toMatchObject({ type: 'ready' });
-    expect((await readdir(path.join(dir, 'cache'))).sort()).toEqual(
-      [`${models['colour/1'].weightsSha256}.onnx`, `${models['grid/1'].weightsSha256}.onnx`].sort(),
-    );
+    const cacheDir = path.join(dir, 'cache-image-task');
+    await send(init({ maxImageFailureRate: 0.5 }, cacheDir));
+    expect(messages).toEqual([{ type: 'ready' }]);
+    expect(await cached(cacheDir)).toEqual([]);
 
     await send({
       type: 'task',
@@ -178,6 +180,10 @@ describe('SlotRunner', () => {
     const done = messages.find((m) => m.type === 'done');
     expect(done).toBeDefined();
     if (done?.type !== 'done') throw new Error('no done message');
+    expect(messages[1]).toEqual({ type: 'models-loaded', modelLoadMs: expect.any(Number) });
+    expect((await cached(cacheDir)).sort()).toEqual(
+      [`${models['colour/1'].weightsSha256}.onnx`, `${models['grid/1'].weightsSha256}.onnx`].sort(),
+    );
     const o = done.outcome;
     expect(o.processed).toBe(2);
     expect(o.failures.map((f) => [f.file, f.reason])).toEqual([
@@ -204,6 +210,11 @@ describe('SlotRunner', () => {
     const progress = messages.filter((m) => m.type === 'progress');
     expect(progress.length).toBeGreaterThan(0);
     expect(progress.at(-1)).toEqual({ type: 'progress', taskId: 't1', done: 6, total: 6 });
+
+    // the next task uses the loaded models
+    messages.length = 0;
+    await send({ type: 'task', task: imageTask(['a-squares.png'], 't2.jsonl') });
+    expect(messages.map((m) => m.type)).toEqual(['progress', 'done']);
     await runner.close();
   });
 
@@ -264,6 +275,7 @@ describe('SlotRunner', () => {
     });
     await runner.idle();
     expect(messages.slice(1)).toEqual([
+      { type: 'models-loaded', modelLoadMs: expect.any(Number) },
       { type: 'progress', taskId: 't1', done: 1, total: 3 },
       { type: 'error', taskId: 't1', message: 'task t1 was cancelled', permanent: false },
     ]);
@@ -285,12 +297,13 @@ describe('SlotRunner', () => {
     await runner.close();
   });
 
-  it('packs result files into one tar.gz, reporting missing ones', async () => {
+  it('packs result files into one tar.gz, reporting missing ones, without loading the models', async () => {
     const { messages, runner, send } = harness();
     const results = (n: string) => objectKeys.batchFile(WS, 'out-batch', 'results', n);
     await store.put(results('r1.jsonl'), '{"a": 1}\n');
     await store.put(results('r2.jsonl'), Buffer.alloc(200_000, 'x'));
-    await send(init());
+    const cacheDir = path.join(dir, 'cache-export');
+    await send(init({}, cacheDir));
     const task: Task = {
       kind: 'export',
       stage: 'export',
@@ -301,6 +314,9 @@ describe('SlotRunner', () => {
     await send({ type: 'task', task });
     const done = messages.find((m) => m.type === 'done');
     if (done?.type !== 'done') throw new Error(JSON.stringify(messages));
+    // the task is done: had it loaded the models, their message and weights would be there by now
+    expect(messages.map((m) => m.type)).toEqual(['ready', 'done']);
+    expect(await cached(cacheDir)).toEqual([]);
     expect(done.outcome).toMatchObject({
       processed: 2,
       thresholdExceeded: false,
@@ -341,11 +357,20 @@ describe('SlotRunner', () => {
     ]);
   });
 
-  it('fails init when weights do not match their sha256', async () => {
-    const { messages, send } = harness();
+  it('fails every task that needs the models, permanently, when the weights do not match their sha256', async () => {
+    const { messages, runner, send } = harness();
     const wrong = { ...models, 'grid/1': { ...models['grid/1'], weightsSha256: 'f'.repeat(64) } };
     await send(init({ models: wrong }));
-    expect(messages).toEqual([{ type: 'init-failed', message: expect.stringContaining('have sha256') }]);
+    const failed = {
+      type: 'error',
+      taskId: 't1',
+      message: expect.stringContaining('have sha256'),
+      permanent: true,
+    };
+    await send({ type: 'task', task: imageTask(['a-squares.png']) });
+    await send({ type: 'task', task: imageTask(['b-squares.png']) });
+    expect(messages).toEqual([{ type: 'ready' }, failed, failed]);
+    await runner.close();
   });
 
   it('answers a task before init with a retryable error', async () => {

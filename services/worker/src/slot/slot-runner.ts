@@ -11,7 +11,7 @@ import { PermanentTaskError } from '@visionbatch/shared/errors';
 import type { ObjectStore } from '@visionbatch/shared/object-store/index';
 import { runExportTask } from './export-task.ts';
 import { runImageTask, TaskCancelledError } from './image-task.ts';
-import type { FromSlot, JobContext, Task, ToSlot } from './protocol.ts';
+import type { FromSlot, JobContext, Task, TaskOutcome, ToSlot } from './protocol.ts';
 import { runVideoTask } from './video-task.ts';
 import { loadWeights } from './weights-cache.ts';
 
@@ -29,11 +29,25 @@ export interface SlotRunnerDeps {
   openStore(config: StoreConfig): Promise<ObjectStore>;
 }
 
-interface Loaded {
+/** What `init` prepared: everything a task needs except the models, loaded on first use. */
+interface Job {
   context: JobContext;
   store: ObjectStore;
-  runtime: OrtModelRuntime;
   compiled: CompiledWorkflow;
+  /** weights cache folder and session threads, for the model load */
+  cacheDir: string;
+  intraOpNumThreads: number;
+}
+
+/**
+ * The job's models could not be loaded (weights missing or corrupt, a shape the record does not
+ * match, no CUDA): every task that needs them fails the same way, so retrying is pointless.
+ */
+class ModelLoadError extends Error {
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = 'ModelLoadError';
+  }
 }
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
@@ -42,6 +56,7 @@ const message = (err: unknown) => (err instanceof Error ? err.message : String(e
 function isPermanent(err: unknown): boolean {
   return (
     err instanceof PermanentTaskError ||
+    err instanceof ModelLoadError ||
     err instanceof WorkflowCompileError ||
     err instanceof ModelMismatchError ||
     err instanceof ExecutionProviderUnavailableError ||
@@ -51,7 +66,9 @@ function isPermanent(err: unknown): boolean {
 
 export class SlotRunner {
   private queue: Promise<void> = Promise.resolve();
-  private loaded: Loaded | null = null;
+  private job: Job | null = null;
+  /** the job's models, loaded by the first task that needs them (an export task never does) */
+  private runtime: Promise<OrtModelRuntime> | null = null;
   /** tasks are numbered as they arrive; a cancel covers every task received before it */
   private received = 0;
   private cancelledUpTo = 0;
@@ -81,45 +98,66 @@ export class SlotRunner {
   /** Releases the sessions and the store. */
   async close(): Promise<void> {
     await this.queue;
-    if (this.loaded) {
-      await this.loaded.runtime.release();
-      await this.loaded.store.close?.();
-      this.loaded = null;
+    if (this.job) {
+      const runtime = await this.runtime?.catch(() => null);
+      await runtime?.release();
+      await this.job.store.close?.();
+      this.job = null;
+      this.runtime = null;
     }
   }
 
+  /** Compiles the workflow and opens the store; the models wait for a task that needs them. */
   private async init(msg: Extract<ToSlot, { type: 'init' }>): Promise<void> {
-    const t0 = performance.now();
-    let store: ObjectStore | null = null;
     try {
       const { context } = msg;
-      // compile first: a bad definition fails before any download
+      // compile first: a bad definition fails before the store is opened
       const compiled = compileWorkflow(context.workflow, {
         models: context.models,
         parameters: context.workflowParameters,
       });
       pickImageInput(compiled, context.imageInputName);
-      const openedStore = await this.deps.openStore(msg.store);
-      store = openedStore;
-      const runtime = await OrtModelRuntime.load(
-        context.models,
-        (record) => loadWeights(openedStore, record, msg.cacheDir),
-        {
-          machineType: context.machineType,
-          intraOpNumThreads: msg.intraOpNumThreads,
-        },
-      );
-      this.loaded = { context, store: openedStore, runtime, compiled };
-      this.deps.post({ type: 'ready', modelLoadMs: Math.round(performance.now() - t0) });
+      const store = await this.deps.openStore(msg.store);
+      this.job = {
+        context,
+        store,
+        compiled,
+        cacheDir: msg.cacheDir,
+        intraOpNumThreads: msg.intraOpNumThreads,
+      };
+      this.deps.post({ type: 'ready' });
     } catch (err) {
-      await store?.close?.().catch(() => {});
       this.deps.post({ type: 'init-failed', message: message(err) });
     }
   }
 
+  /**
+   * The job's models, loaded once per slot: a lease whose tasks are all exports (a job's last
+   * stage) never pays for it. A failed load is kept, so every later task fails the same way.
+   */
+  private models(job: Job): Promise<OrtModelRuntime> {
+    if (!this.runtime) {
+      const t0 = performance.now();
+      this.runtime = OrtModelRuntime.load(
+        job.context.models,
+        (record) => loadWeights(job.store, record, job.cacheDir),
+        { machineType: job.context.machineType, intraOpNumThreads: job.intraOpNumThreads },
+      ).then(
+        (runtime) => {
+          this.deps.post({ type: 'models-loaded', modelLoadMs: Math.round(performance.now() - t0) });
+          return runtime;
+        },
+        (err) => {
+          throw new ModelLoadError(err);
+        },
+      );
+    }
+    return this.runtime;
+  }
+
   private async task(task: Task, cancelled: () => boolean): Promise<void> {
-    const loaded = this.loaded;
-    if (!loaded) {
+    const job = this.job;
+    if (!job) {
       this.deps.post({
         type: 'error',
         taskId: task.taskId,
@@ -130,21 +168,22 @@ export class SlotRunner {
     }
     try {
       if (cancelled()) throw new TaskCancelledError(task.taskId);
-      const taskDeps = {
-        store: loaded.store,
-        compiled: loaded.compiled,
-        runtime: loaded.runtime,
-        context: loaded.context,
-        onProgress: (done: number, total: number) =>
-          this.deps.post({ type: 'progress', taskId: task.taskId, done, total }),
-        cancelled,
-      };
-      const outcome =
-        task.kind === 'export'
-          ? await runExportTask(loaded.store, loaded.context.workspace, task)
-          : task.kind === 'video'
-            ? await runVideoTask(taskDeps, task)
-            : await runImageTask(taskDeps, task);
+      let outcome: TaskOutcome;
+      if (task.kind === 'export') {
+        outcome = await runExportTask(job.store, job.context.workspace, task);
+      } else {
+        const taskDeps = {
+          store: job.store,
+          compiled: job.compiled,
+          runtime: await this.models(job),
+          context: job.context,
+          onProgress: (done: number, total: number) =>
+            this.deps.post({ type: 'progress', taskId: task.taskId, done, total }),
+          cancelled,
+        };
+        outcome =
+          task.kind === 'video' ? await runVideoTask(taskDeps, task) : await runImageTask(taskDeps, task);
+      }
       this.deps.post({ type: 'done', taskId: task.taskId, outcome });
     } catch (err) {
       if (err instanceof TaskCancelledError) {

@@ -36,7 +36,7 @@ function nextMessage(w: Worker, pred: (m: FromSlot) => boolean): Promise<FromSlo
   });
 }
 
-it('initialises, runs an image task and answers with done', async () => {
+it('initialises, loads the models for an image task, runs it and answers with done', async () => {
   const storeConfig = { driver: 'fs' as const, dir: path.join(dir, 'objects') };
   const store = await createObjectStore(storeConfig);
   const weights = gridDetector({ width: 64, height: 64, cell: 16 });
@@ -90,7 +90,8 @@ it('initialises, runs an image task and answers with done', async () => {
       intraOpNumThreads: 1,
       cacheDir: path.join(dir, 'cache'),
     } satisfies ToSlot);
-    expect(await ready).toMatchObject({ type: 'ready', modelLoadMs: expect.any(Number) });
+    expect(await ready).toEqual({ type: 'ready' });
+    const loaded = nextMessage(w, (m) => m.type === 'models-loaded');
     const done = nextMessage(w, (m) => m.type === 'done' || m.type === 'error');
     w.postMessage({
       type: 'task',
@@ -102,6 +103,7 @@ it('initialises, runs an image task and answers with done', async () => {
         output: { batchId: 'b2', part: 'results', fileName: 't.jsonl' },
       },
     } satisfies ToSlot);
+    expect(await loaded).toEqual({ type: 'models-loaded', modelLoadMs: expect.any(Number) });
     const m = await done;
     expect(m).toMatchObject({
       type: 'done',
