@@ -111,7 +111,15 @@ export class Notifier {
           'webhook delivered',
         );
       },
-      { connection: this.connection, prefix: QUEUE_PREFIX, concurrency: 8 },
+      {
+        connection: this.connection,
+        prefix: QUEUE_PREFIX,
+        concurrency: 8,
+        // A delivery held by a replica that died comes back within ~20 s (not BullMQ's 30 s + 30 s),
+        // same event_id; a live replica renews the lock every 7.5 s, well inside it.
+        lockDuration: 15_000,
+        stalledInterval: 5_000,
+      },
     );
     this.worker.on('failed', (job, err) =>
       this.logger.warn({ err: err.message, attempts: job?.attemptsMade }, 'webhook attempt failed'),
