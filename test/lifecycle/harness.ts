@@ -30,6 +30,7 @@ import { UrlAllowlist } from '../../services/scheduler/src/ssrf-guard.ts';
 import { Machine } from '../../services/worker/src/machine.ts';
 import { workerMetrics } from '../../services/worker/src/metrics.ts';
 import { simulatedRunner } from '../../services/worker/src/simulated-runner.ts';
+import type { StartRunner } from '../../services/worker/src/task-runner.ts';
 import { holdLeader, TEST_LEADER } from '../support/job-fixtures.ts';
 
 export const WS = 'ws1';
@@ -56,8 +57,11 @@ export interface Harness {
   driverWithToken(token: () => string | null): JobDriver;
   stageImages(batchId: string, n: number): Promise<string[]>;
   createJob(jobId: string, batchId: string, extra?: Partial<WorkflowProcessingJob>): Promise<void>;
-  /** simulated machines serving jobs until `stop` */
-  startMachines(n: number): { stop(): Promise<void> };
+  /** simulated machines serving jobs until `stop` (`startRunner` replaces the simulated runner) */
+  startMachines(
+    n: number,
+    opts?: { startRunner?: StartRunner; env?: Record<string, string> },
+  ): { stop(): Promise<void> };
   /** retention: terminal jobs past `retentionMs`, then expired batches; answers jobs collected */
   collect(retentionMs: number): Promise<number>;
   close(): Promise<void>;
@@ -213,7 +217,7 @@ export async function startHarness(
         { workflow: { version: '1.0', inputs: [], steps: [], outputs: [] }, models: {} },
       );
     },
-    startMachines(n) {
+    startMachines(n, mopts = {}) {
       const machines = Array.from({ length: n }, (_, i) => {
         const connection = createRedis(redisUrl);
         workerConnections.push(connection);
@@ -223,6 +227,7 @@ export async function startHarness(
           VB_LEASE_TTL_MS: config.leaseTtlMs.toString(),
           VB_TASK_LOCK_MS: '5000',
           VB_WORKER_SLOTS: '2',
+          ...mopts.env,
         });
         return new Machine({
           config: mConfig,
@@ -231,7 +236,7 @@ export async function startHarness(
           jobs,
           logger,
           metrics: workerMetrics(new Registry()),
-          startRunner: simulatedRunner(store),
+          startRunner: mopts.startRunner ?? simulatedRunner(store),
         });
       });
       const running = machines.map((m) => m.run());

@@ -325,6 +325,12 @@ export const CONFIG_SPEC: readonly ConfigEntry[] = [
     doc: "BullMQ lock duration of a running task; a crashed worker's task runs again after about this long.",
   },
   {
+    name: 'VB_TASK_TIMEOUT_S',
+    default: '540',
+    usedBy: 'worker',
+    doc: "Longest a task attempt may run (images, video segments and whole videos, export archives alike); past it the attempt fails (retried as any failed attempt) and its slot is replaced. Keep it below the worker pods' termination grace (600 s in deploy/k8s) so a draining machine's tasks end in time.",
+  },
+  {
     name: 'VB_TASK_ATTEMPTS',
     default: '3',
     usedBy: 'scheduler',
@@ -529,6 +535,8 @@ export interface Config {
     cpus: number | null;
     cacheDir: string;
     taskLockMs: number;
+    /** longest a task attempt may run */
+    taskTimeoutMs: number;
   };
   autoscaler: AutoscalerConfig;
   leaseTtlMs: number;
@@ -876,6 +884,7 @@ export function loadConfig(env: Env = process.env): Config {
       cpus: cpuQuantity(env, 'VB_WORKER_CPU_REQUEST'),
       cacheDir: path.resolve(raw(env, 'VB_WORKER_CACHE_DIR') ?? path.join(dataDir, 'worker-cache')),
       taskLockMs: int(env, 'VB_TASK_LOCK_MS', 30_000, 1000),
+      taskTimeoutMs: int(env, 'VB_TASK_TIMEOUT_S', 540, 1) * 1000,
     },
     autoscaler: autoscalerConfig(env),
     leaseTtlMs: int(env, 'VB_LEASE_TTL_MS', 15_000, 1000),

@@ -1,5 +1,6 @@
 import os from 'node:os';
 import type { Config } from '@visionbatch/shared/config';
+import { DeadlineExceededError, withDeadline } from '@visionbatch/shared/deadline';
 import type { LeaseReply, SchedulerClient } from '@visionbatch/shared/grpc';
 import type { JobsRepo, OutputListing, TaskAttempt } from '@visionbatch/shared/jobs-repo';
 import type { Logger } from '@visionbatch/shared/logger';
@@ -251,11 +252,19 @@ export class Machine {
       }
       if (!pool) throw new SlotTaskError(initError ?? 'slots unavailable', true);
       let lastReport = 0;
-      const outcome = await pool.run(task, (done, total) => {
-        const now = Date.now();
-        if (now - lastReport < 500) return;
-        lastReport = now;
-        void jobs.taskProgress(attempt, total ? done / total : 0, `${done}/${total} files`).catch(() => {});
+      const runner = pool;
+      const outcome = await withDeadline(`task ${task.taskId}`, this.d.config.worker.taskTimeoutMs, () =>
+        runner.run(task, (done, total) => {
+          const now = Date.now();
+          if (now - lastReport < 500) return;
+          lastReport = now;
+          void jobs.taskProgress(attempt, total ? done / total : 0, `${done}/${total} files`).catch(() => {});
+        }),
+      ).catch(async (err) => {
+        if (!(err instanceof DeadlineExceededError)) throw err;
+        // a task past its deadline: its slot is replaced, the attempt fails and is retried
+        await runner.abandon(task.taskId, err.message);
+        throw new SlotTaskError(err.message, false);
       });
       const files = { ok: outcome.processed, failed: outcome.failures.length };
       const logs = outcome.failures.slice(0, 1000).map((f) => ({

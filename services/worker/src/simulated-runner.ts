@@ -39,6 +39,8 @@ class SimulatedRunner implements TaskRunner {
 
   cancel(): void {}
 
+  async abandon(): Promise<void> {}
+
   async close(): Promise<void> {}
 }
 

@@ -32,10 +32,14 @@ interface Slot {
  * `run()` blocks its thread) never stall the main thread, which renews BullMQ locks, heartbeats
  * the lease and serves /metrics.
  */
+/** What every slot thread of a pool is started with. */
+type SlotInit = { context: JobContext; store: StoreConfig; intraOpNumThreads: number; cacheDir: string };
+
 export class SlotPool {
   private readonly slots: Slot[] = [];
 
   private constructor(
+    private readonly init: SlotInit,
     private readonly logger: Logger,
     private readonly onModelsLoaded: (ms: number) => void,
   ) {}
@@ -47,37 +51,55 @@ export class SlotPool {
    */
   static async start(
     count: number,
-    init: { context: JobContext; store: StoreConfig; intraOpNumThreads: number; cacheDir: string },
+    init: SlotInit,
     logger: Logger,
     onModelsLoaded: (ms: number) => void = () => {},
   ): Promise<{ pool: SlotPool }> {
-    const pool = new SlotPool(logger, onModelsLoaded);
-    await Promise.all(
-      Array.from({ length: count }, async () => {
-        const thread = new Worker(new URL('./slot/slot-thread-entry.mjs', import.meta.url));
-        const slot: Slot = { thread, busy: false, current: null };
-        pool.slots.push(slot);
-        const ready = new Promise<void>((resolve, reject) => {
-          const onMsg = (m: FromSlot) => {
-            if (m.type === 'ready') resolve();
-            else if (m.type === 'init-failed') reject(new SlotTaskError(m.message, true));
-          };
-          thread.on('message', onMsg);
-          thread.once('error', reject);
-          thread.once('exit', (code) =>
-            reject(new Error(`slot thread exited during start-up (code ${code})`)),
-          );
-        });
-        thread.on('message', (m: FromSlot) => pool.onMessage(slot, m));
-        thread.on('error', (err) => pool.onCrash(slot, err));
-        thread.postMessage({ type: 'init', ...init } satisfies ToSlot);
-        return ready;
-      }),
-    ).catch(async (err) => {
+    const pool = new SlotPool(init, logger, onModelsLoaded);
+    await Promise.all(Array.from({ length: count }, () => pool.spawn())).catch(async (err) => {
       await pool.close();
       throw err;
     });
     return { pool };
+  }
+
+  /** Starts one slot thread; resolves once it is ready for tasks. */
+  private async spawn(): Promise<void> {
+    const thread = new Worker(new URL('./slot/slot-thread-entry.mjs', import.meta.url));
+    const slot: Slot = { thread, busy: false, current: null };
+    this.slots.push(slot);
+    const ready = new Promise<void>((resolve, reject) => {
+      const onMsg = (m: FromSlot) => {
+        if (m.type === 'ready') resolve();
+        else if (m.type === 'init-failed') reject(new SlotTaskError(m.message, true));
+      };
+      thread.on('message', onMsg);
+      thread.once('error', reject);
+      thread.once('exit', (code) => reject(new Error(`slot thread exited during start-up (code ${code})`)));
+    });
+    thread.on('message', (m: FromSlot) => this.onMessage(slot, m));
+    thread.on('error', (err) => this.onCrash(slot, err));
+    thread.postMessage({ type: 'init', ...this.init } satisfies ToSlot);
+    return ready;
+  }
+
+  /**
+   * Gives up a task that ran past its deadline: its promise rejects with `reason`, its thread is
+   * told to terminate but not waited for (a thread inside onnxruntime's `run()`, or stuck on a
+   * call that never returns, ends only when that call does), and a fresh slot thread takes its
+   * place, so the machine keeps its slot count.
+   */
+  async abandon(taskId: string, reason: string): Promise<void> {
+    const slot = this.slots.find((s) => s.current?.taskId === taskId);
+    if (!slot) return;
+    this.slots.splice(this.slots.indexOf(slot), 1);
+    slot.current?.reject(new SlotTaskError(reason, false));
+    void slot.thread.terminate().catch(() => {});
+    this.logger.warn(
+      { taskId, reason },
+      'slot abandoned: its task ran past the deadline; a new slot replaces it',
+    );
+    await this.spawn();
   }
 
   get size(): number {

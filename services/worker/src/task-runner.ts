@@ -12,6 +12,8 @@ export interface TaskRunner {
   run(task: Task, onProgress: (done: number, total: number) => void): Promise<TaskOutcome>;
   /** asks running tasks to stop after their current file */
   cancel(): void;
+  /** gives up a task that ran past its deadline (its run rejects) and frees its slot */
+  abandon(taskId: string, reason: string): Promise<void>;
   close(): Promise<void>;
 }
 
