@@ -132,6 +132,12 @@ export function controlPlane(d: ControlPlaneDeps): SchedulerHandlers {
       const lease = await d.leases.get(lease_id);
       if (!lease || lease.machineId !== machine_id) return ok('no such lease');
       await closeHeld(lease, reason);
+      // A machine releases after its queue worker has stopped. If the job ended (or restarted) while
+      // it served, its worker may have written to the epoch's queue after the outbox removed it (a
+      // stalled check recreates the queue's meta hash): remove it again now that nothing writes to it.
+      const rec = await d.jobs.get(lease.workspace, lease.jobId);
+      if (!rec || rec.isTerminal || rec.epoch !== lease.epoch)
+        await d.queues.destroy(jobQueueName(lease.workspace, lease.jobId, lease.epoch));
       return ok();
     },
   };
