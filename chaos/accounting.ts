@@ -19,7 +19,7 @@ export interface WebhookTally {
   missing: string[];
   /** acknowledged webhooks of a job that is not terminal, or of another state than the job's */
   unexpected: string[];
-  /** deliveries answered with a non-2xx (the receiver's injected failures), all retried */
+  /** deliveries answered with a non-2xx (the receiver refuses some first attempts), all retried */
   rejectedAttempts: number;
 }
 
@@ -61,19 +61,27 @@ export function tallyWebhooks(
 }
 
 /**
- * Metered compute seconds of the jobs against the leases seen: Σ over leases of (last heartbeat seen
- * − grant). The meter bills a released lease up to its release and an expired one up to its last
- * heartbeat, so the ratio sits a little above 1 (the release comes up to one heartbeat interval
- * after the last heartbeat); far from 1 means time billed twice or not at all.
+ * Metered compute seconds of the jobs against the lease time seen: Σ over leases of (end − grant),
+ * the end being when the lease was last seen open, but no later than one heartbeat interval after
+ * its last heartbeat. A released lease is billed up to its release, which comes within a heartbeat
+ * interval of its last heartbeat (the end seen is then within one sample of the release); an expired
+ * one (its machine was killed) is billed up to its last heartbeat, and counts here up to one interval
+ * more. So the ratio is close to 1 and a little under it after kills; far from 1 means time billed
+ * twice or not at all.
  */
 export function meteredVsLeased(
   meteredSeconds: number,
   leases: Iterable<LeaseObservation>,
-): { leasedSeconds: number; ratio: number | null } {
+  heartbeatMs: number,
+): { leasedSeconds: number; leases: number; ratio: number | null } {
   let ms = 0;
-  for (const l of leases) ms += Math.max(0, l.lastHeartbeat - l.startedAt);
+  let n = 0;
+  for (const l of leases) {
+    ms += Math.max(0, Math.min(l.lastSeenAt, l.lastHeartbeat + heartbeatMs) - l.startedAt);
+    n++;
+  }
   const leasedSeconds = ms / 1000;
-  return { leasedSeconds, ratio: leasedSeconds > 0 ? meteredSeconds / leasedSeconds : null };
+  return { leasedSeconds, leases: n, ratio: leasedSeconds > 0 ? meteredSeconds / leasedSeconds : null };
 }
 
 /** What a run must show to pass. */

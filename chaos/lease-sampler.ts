@@ -1,6 +1,7 @@
 /**
  * Watches the open machine leases in Redis during a chaos run (every lease hash on the `leases`
- * index, a few times a second) and keeps, per lease, when it was granted and the last heartbeat seen.
+ * index, a few times a second) and keeps, per lease, when it was granted, its last heartbeat seen and
+ * when it was last seen open.
  * A sample that fails (Redis down) is skipped: a lease cannot heartbeat while Redis is down either.
  */
 import { keys } from '@visionbatch/shared/redis-keys';
@@ -13,6 +14,8 @@ export interface LeaseObservation {
   startedAt: number;
   /** the latest `lastHeartbeat` seen while the lease was open */
   lastHeartbeat: number;
+  /** when the sampler last saw the lease open (this machine's clock, as the processes') */
+  lastSeenAt: number;
 }
 
 export class LeaseSampler {
@@ -42,6 +45,7 @@ export class LeaseSampler {
     const pipe = this.redis.pipeline();
     for (const id of ids) pipe.hmget(keys.lease(id), 'jobId', 'startedAt', 'lastHeartbeat');
     const res = (await pipe.exec()) ?? [];
+    const now = Date.now();
     ids.forEach((leaseId, i) => {
       const [jobId, startedAt, lastHeartbeat] = (res[i]?.[1] ?? []) as Array<string | null>;
       if (!jobId || !startedAt || !lastHeartbeat) return;
@@ -51,6 +55,7 @@ export class LeaseSampler {
         jobId,
         startedAt: Number(startedAt),
         lastHeartbeat: Math.max(Number(lastHeartbeat), prev?.lastHeartbeat ?? 0),
+        lastSeenAt: now,
       });
     });
   }

@@ -38,6 +38,7 @@ export interface ChaosReport {
   faultsSkipped: number;
   meteredSeconds: number;
   leasedSeconds: number;
+  leasesSeen: number;
   meteredVsLeasedRatio: number | null;
   meteredVsLeasedDefinition: string;
   leakedQueueKeys: string[];
@@ -74,7 +75,7 @@ export function renderMarkdown(r: ChaosReport): string {
     `| webhooks expected / delivered (distinct event ids) / duplicates | ${r.webhooksExpected} / ${r.webhooksDelivered} / ${r.webhookDuplicates} |`,
     `| webhook attempts the receiver refused (503, retried) | ${r.webhookRejectedAttempts} |`,
     `| tasks still running on terminal jobs | ${r.runningTasksOnTerminalJobs} |`,
-    `| metered / leased seconds (ratio) | ${r.meteredSeconds} / ${r.leasedSeconds} (${r.meteredVsLeasedRatio ?? 'n/a'}) |`,
+    `| metered / leased seconds (ratio), leases seen | ${r.meteredSeconds} / ${r.leasedSeconds} (${r.meteredVsLeasedRatio ?? 'n/a'}), ${r.leasesSeen} |`,
     `| queue keys of ended jobs left / outbox entries pending | ${r.leakedQueueKeys.length} / ${r.outboxPending} |`,
     `| observed in the logs | ${Object.entries(r.observed)
       .map(([k, n]) => `${k} ${n}`)

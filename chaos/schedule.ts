@@ -31,7 +31,7 @@ export interface ScheduleOptions {
   weights?: Partial<Record<ProcessKind, number>>;
 }
 
-export const DEFAULT_WEIGHTS: Record<ProcessKind, number> = { worker: 4, scheduler: 3, api: 1.5, redis: 1.5 };
+export const DEFAULT_WEIGHTS: Record<ProcessKind, number> = { worker: 4, scheduler: 3, api: 1.5, redis: 2 };
 
 /** Down time range per kind, ms: long enough to matter (leases, locks, leader TTL), short enough to recover. */
 const DOWN_MS: Record<ProcessKind, [number, number]> = {

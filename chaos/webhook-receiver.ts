@@ -1,11 +1,10 @@
 /**
- * A local webhook endpoint for the chaos run: it answers each delivery (a seeded share of them with
- * a 503, so the scheduler's retries are exercised too) and records every one, so the run can tell
- * how many distinct events arrived and whether any was delivered twice.
+ * A local webhook endpoint for the chaos run: it records every delivery and answers it, refusing
+ * (503) the first attempt of every `failEvery`-th event so that the scheduler's retries are
+ * exercised too; the run then tells how many distinct events arrived and whether any came twice.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Rng } from '@visionbatch/models';
 
 /** One delivery as received. */
 export interface Delivery {
@@ -20,19 +19,14 @@ export interface Delivery {
 export class WebhookReceiver {
   readonly deliveries: Delivery[] = [];
   private server: http.Server | null = null;
-  private readonly rng: Rng;
+  private readonly events = new Set<string>();
 
-  constructor(
-    seed: number,
-    /** share of deliveries answered 503 (a flaky receiver); retries must not count as duplicates */
-    private readonly failRate = 0.2,
-  ) {
-    this.rng = new Rng(seed ^ 0x5eed);
-  }
+  /** `failEvery` 0: every delivery is answered 200. */
+  constructor(private readonly failEvery = 3) {}
 
   /** Starts listening on 127.0.0.1; answers the URL to give jobs. */
   async start(): Promise<string> {
-    this.server = http.createServer((req, res) => {
+    const server = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -40,9 +34,13 @@ export class WebhookReceiver {
         try {
           body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
         } catch {}
-        const status = this.rng.next() < this.failRate ? 503 : 200;
+        const eventId = String(body.event_id ?? '');
+        const first = !this.events.has(eventId);
+        this.events.add(eventId);
+        const refuse = first && this.failEvery > 0 && this.events.size % this.failEvery === 0;
+        const status = refuse ? 503 : 200;
         this.deliveries.push({
-          eventId: String(body.event_id ?? ''),
+          eventId,
           jobId: String(body.job_id ?? ''),
           jobState: String(body.job_state ?? ''),
           attempt: Number(body.delivery_attempt ?? 0),
@@ -51,11 +49,13 @@ export class WebhookReceiver {
         res.writeHead(status, { 'content-type': 'application/json' }).end('{}');
       });
     });
-    await new Promise<void>((r) => this.server?.listen(0, '127.0.0.1', r));
-    return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/hooks`;
+    this.server = server;
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks`;
   }
 
   async close(): Promise<void> {
-    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+    const server = this.server;
+    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
   }
 }
