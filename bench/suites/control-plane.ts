@@ -25,10 +25,9 @@ import type { Suite } from './index.ts';
 const FILES = Number(process.env.VB_BENCH_CP_FILES ?? 200_000);
 const MACHINES = Number(process.env.VB_BENCH_CP_MACHINES ?? 200);
 const PROCESSES = Number(process.env.VB_BENCH_CP_PROCESSES ?? 4);
-const IMAGES_PER_TASK = Number(process.env.VB_IMAGES_PER_TASK ?? 256);
 const WS = 'bench';
 const BATCH = 'cp-files';
-const JOB = 'cp-job';
+const RUNS = Number(process.env.VB_BENCH_RUNS ?? 3);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const round = (x: number, d = 2) => Number(x.toFixed(d));
 
@@ -42,6 +41,34 @@ function quantile(xs: number[], q: number): number {
 async function redisInfo(redis: Redis, field: string, section: string): Promise<number> {
   const m = new RegExp(`^${field}:(\\d+)`, 'm').exec(await redis.info(section));
   return m ? Number(m[1]) : 0;
+}
+
+/**
+ * Σ MEMORY USAGE of every key matching one of `patterns` (the keys' own footprint, without client
+ * buffers), and per key as `label` names it.
+ */
+async function keysBytes(
+  redis: Redis,
+  patterns: string[],
+  label: (key: string) => string = (k) => k,
+): Promise<{ keys: number; bytes: number; byKey: Record<string, number> }> {
+  let n = 0;
+  let bytes = 0;
+  const byKey: Record<string, number> = {};
+  for (const pattern of patterns) {
+    let cursor = '0';
+    do {
+      const [next, found] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      for (const k of found) {
+        const b = Number(await redis.call('MEMORY', 'USAGE', k, 'SAMPLES', '0')) || 0;
+        n++;
+        bytes += b;
+        byKey[label(k)] = b;
+      }
+    } while (cursor !== '0');
+  }
+  return { keys: n, bytes, byKey };
 }
 
 /** Stages FILES small file records (≈ 20 B names, a JSON record each) in chunks. */
@@ -79,24 +106,44 @@ function stopMachines(child: ChildProcess): Promise<MachineSamples> {
   });
 }
 
-/** When the job reached each phase (ms since epoch), polled from Redis. */
-async function watchPhases(jobs: JobsRepo): Promise<Record<string, number>> {
+/** When a job reached each phase (ms since epoch), polled from Redis. */
+async function watchPhases(jobs: JobsRepo, jobId: string): Promise<Record<string, number>> {
   const at: Record<string, number> = {};
   await waitFor(
     async () => {
       const now = Date.now();
-      const [rec, stages] = await Promise.all([jobs.get(WS, JOB), jobs.stages(WS, JOB)]);
+      const [rec, stages] = await Promise.all([jobs.get(WS, jobId), jobs.stages(WS, jobId)]);
       for (const s of stages) at[`${s.processingStageId}:${s.state}`] ??= now;
-      if (rec?.isTerminal) at[`job:${rec.state}`] ??= now;
       return rec?.isTerminal;
     },
-    { timeoutMs: 1_800_000, intervalMs: 50, message: 'control-plane job terminal' },
+    { timeoutMs: 1_800_000, intervalMs: 50, message: `${jobId} terminal` },
   );
   return at;
 }
 
+/** Every Redis key of a job: its own, its output batches', its queue's. */
+const jobKeyPatterns = (jobId: string) => [
+  `{vb}:job:${WS}:${jobId}`,
+  `{vb}:job:${WS}:${jobId}:*`,
+  `{vb}:batch:${WS}:${jobId}-*`,
+  `{vb}:job.${WS}.${jobId}.*`,
+];
+
+interface Run {
+  jobId: string;
+  t0: number;
+  t1: number;
+  state: string;
+  filesOk: number;
+  tasks: { processing: number; export: number };
+  imagesPerTask: number;
+  phases: Record<string, number>;
+  commands: number;
+  cpu: Record<string, number>;
+}
+
 export const controlPlaneSuite: Suite = {
-  describe: `${FILES} staged files (records put straight into Redis), one image job run by 2 scheduler replicas and ${MACHINES} simulated machines (the worker's Machine with a no-op model step) in ${PROCESSES} processes; filesPerSec = files ÷ (job created → terminal), gRPC latency at the client, Redis ops/s and used_memory per staged file and per finished job. See bench/README.md.`,
+  describe: `${FILES} staged files (records put straight into Redis), image jobs run one after the other by 2 scheduler replicas and ${MACHINES} simulated machines (the worker's Machine with a no-op model step) in ${PROCESSES} processes; filesPerSec = files ÷ (job created → terminal), median of ${RUNS} jobs; gRPC latency at the client; Redis ops/s, bytes per staged file and per finished job. See bench/README.md.`,
   async run() {
     const dir = await tempDir('vb-bench-cp-');
     const redisProc = await startRedis(dir);
@@ -135,6 +182,7 @@ export const controlPlaneSuite: Suite = {
       console.error(`staging ${FILES} file records ...`);
       await stageFiles(batches);
       const memStaged = await redisInfo(redis, 'used_memory', 'memory');
+      const staged = await keysBytes(redis, [`{vb}:batch:${WS}:${BATCH}:*`]);
 
       console.error(`starting ${MACHINES} simulated machines in ${PROCESSES} processes ...`);
       for (let p = 0; p < PROCESSES; p++) {
@@ -147,92 +195,114 @@ export const controlPlaneSuite: Suite = {
         intervalMs: 200,
         message: `${MACHINES} machines seen by the scheduler`,
       });
-
       const pids = {
-        api: api.pid ?? 0,
+        api: [api.pid ?? 0],
         schedulers: schedulers.map((s) => s.pid ?? 0),
         machines: machineProcs.map((m) => m.pid ?? 0),
-        redis: redisProc.proc.pid ?? 0,
+        redis: [redisProc.proc.pid ?? 0],
       };
-      const cpu = () => ({
-        api: cpuSecondsOf(pids.api),
-        schedulers: pids.schedulers.reduce((s, p) => s + cpuSecondsOf(p), 0),
-        machines: pids.machines.reduce((s, p) => s + cpuSecondsOf(p), 0),
-        redis: cpuSecondsOf(pids.redis),
-      });
-      const cmds0 = await redisInfo(redis, 'total_commands_processed', 'stats');
-      const cpu0 = cpu();
-      const opsSamples: number[] = [];
-      const opsTimer = setInterval(() => {
-        redisInfo(redis, 'instantaneous_ops_per_sec', 'stats').then(
-          (v) => opsSamples.push(v),
-          () => {},
+      const cpu = () =>
+        Object.fromEntries(
+          Object.entries(pids).map(([k, ps]) => [k, ps.reduce((s, p) => s + cpuSecondsOf(p), 0)]),
         );
-      }, 1000);
-      console.error('job started ...');
-      const t0 = Date.now();
-      const created = await stack.call('POST', `/batch-processing/v1/external/${WS}/jobs/${JOB}`, {
-        type: 'simple-image-processing-v1',
-        jobInput: { type: 'staging-batch-input-v1', batchId: BATCH },
-        computeConfiguration: { type: 'compute-configuration-v2', machineType: 'cpu', workersPerMachine: 1 },
-        processingSpecification: {
-          type: 'workflows-processing-specification-v1',
-          workspace: WS,
-          workflowId: 'wf',
-          aggregationFormat: 'jsonl',
-        },
-      });
-      if (created.status !== 200)
-        throw new Error(`job creation: ${created.status} ${JSON.stringify(created.json)}`);
-      const phases = await watchPhases(jobs);
-      const t1 = Date.now();
-      clearInterval(opsTimer);
-      const cmds1 = await redisInfo(redis, 'total_commands_processed', 'stats');
-      const cpu1 = cpu();
-      const rec = await jobs.get(WS, JOB);
-      const processing = await jobs.getStage(WS, JOB, 'processing');
-      const exportStage = await jobs.getStage(WS, JOB, 'export');
-      const files = await jobs.stageFileCounts(WS, JOB, 'processing');
-      // The job is done: let the machines release their leases and the outbox remove the queue.
-      await waitFor(
-        async () => (await redis.zcard(keys.leases())) === 0 && (await redis.hlen(keys.outbox())) === 0,
-        {
-          timeoutMs: 60_000,
-          intervalMs: 200,
-          message: 'leases released and outbox empty',
-        },
-      );
-      const memFinished = await redisInfo(redis, 'used_memory', 'memory');
+
+      const runs: Run[] = [];
+      let perJob: { keys: number; bytes: number; byKey: Record<string, number> } | null = null;
+      let memFinished = memStaged;
+      const opsSamples: number[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        const jobId = `cp-run${i}`;
+        const cmds0 = await redisInfo(redis, 'total_commands_processed', 'stats');
+        const cpu0 = cpu();
+        const opsTimer = setInterval(() => {
+          redisInfo(redis, 'instantaneous_ops_per_sec', 'stats').then(
+            (v) => opsSamples.push(v),
+            () => {},
+          );
+        }, 1000);
+        const t0 = Date.now();
+        const created = await stack.call('POST', `/batch-processing/v1/external/${WS}/jobs/${jobId}`, {
+          type: 'simple-image-processing-v1',
+          jobInput: { type: 'staging-batch-input-v1', batchId: BATCH },
+          computeConfiguration: {
+            type: 'compute-configuration-v2',
+            machineType: 'cpu',
+            workersPerMachine: 1,
+          },
+          processingSpecification: {
+            type: 'workflows-processing-specification-v1',
+            workspace: WS,
+            workflowId: 'wf',
+            aggregationFormat: 'jsonl',
+          },
+        });
+        if (created.status !== 200)
+          throw new Error(`job creation: ${created.status} ${JSON.stringify(created.json)}`);
+        const phases = await watchPhases(jobs, jobId);
+        const t1 = Date.now();
+        clearInterval(opsTimer);
+        const cmds1 = await redisInfo(redis, 'total_commands_processed', 'stats');
+        const cpu1 = cpu();
+        const processing = await jobs.getStage(WS, jobId, 'processing');
+        const exportStage = await jobs.getStage(WS, jobId, 'export');
+        runs.push({
+          jobId,
+          t0,
+          t1,
+          state: (await jobs.get(WS, jobId))?.state ?? 'missing',
+          filesOk: (await jobs.stageFileCounts(WS, jobId, 'processing')).ok,
+          tasks: { processing: processing?.tasksNumber ?? 0, export: exportStage?.tasksNumber ?? 0 },
+          imagesPerTask: processing?.imagesPerTask ?? 0,
+          phases,
+          commands: cmds1 - cmds0,
+          cpu: Object.fromEntries(Object.entries(cpu1).map(([k, v]) => [k, v - cpu0[k]])),
+        });
+        console.error(`${jobId}: ${runs.at(-1)?.state} in ${((t1 - t0) / 1000).toFixed(2)} s`);
+        // Let the machines release their leases and the outbox remove the queue before the next job.
+        await waitFor(
+          async () => (await redis.zcard(keys.leases())) === 0 && (await redis.hlen(keys.outbox())) === 0,
+          { timeoutMs: 60_000, intervalMs: 200, message: 'leases released and outbox empty' },
+        );
+        if (i === 0) {
+          memFinished = await redisInfo(redis, 'used_memory', 'memory');
+          perJob = await keysBytes(redis, jobKeyPatterns(jobId), (k) =>
+            k.replace('{vb}:', '').replaceAll(jobId, '<job>'),
+          );
+        }
+      }
       const samples = await Promise.all(machineProcs.map(stopMachines));
       const during = (name: keyof MachineSamples) =>
         samples
           .flatMap((s) => s[name])
-          .filter(([at]) => at >= t0 && at <= t1)
+          .filter(([at]) => runs.some((r) => at >= r.t0 && at <= r.t1))
           .map(([, ms]) => ms);
       const lease = during('LeaseJob');
       const beat = during('Heartbeat');
-      const seconds = (t1 - t0) / 1000;
-      const since = (from: number, to: number | undefined) =>
-        to === undefined ? null : round((to - from) / 1000);
-      const cpuUsed = Object.fromEntries(
-        Object.entries(cpu1).map(([k, v]) => [k, round(v - cpu0[k as keyof typeof cpu0], 1)]),
-      );
+      const secondsOf = (r: Run) => (r.t1 - r.t0) / 1000;
+      const byRate = [...runs].sort((a, b) => secondsOf(a) - secondsOf(b));
+      const median = byRate[Math.floor(byRate.length / 2)];
+      const since = (r: Run, phase: string) =>
+        r.phases[phase] === undefined ? null : round((r.phases[phase] - r.t0) / 1000);
+      const totalSeconds = runs.reduce((s, r) => s + secondsOf(r), 0);
+      const totalCommands = runs.reduce((s, r) => s + r.commands, 0);
       return {
         files: FILES,
         machines: MACHINES,
         machineProcesses: PROCESSES,
         schedulerReplicas: replicas.length,
-        jobState: rec?.state,
-        filesProcessed: files.ok,
-        imagesPerTask: processing?.imagesPerTask ?? IMAGES_PER_TASK,
-        tasks: { processing: processing?.tasksNumber ?? 0, export: exportStage?.tasksNumber ?? 0 },
-        filesPerSec: round(FILES / seconds, 0),
-        jobSeconds: round(seconds),
-        phasesSeconds: {
-          planned: since(t0, phases['processing:running']),
-          processingDone: since(t0, phases['processing:succeeded']),
-          exportPlanned: since(t0, phases['export:running']),
-          terminal: since(t0, t1),
+        jobs: runs.length,
+        jobStates: runs.map((r) => r.state),
+        filesProcessedPerJob: runs.map((r) => r.filesOk),
+        imagesPerTask: median.imagesPerTask,
+        tasksPerJob: median.tasks,
+        filesPerSec: round(FILES / secondsOf(median), 0),
+        filesPerSecRuns: runs.map((r) => round(FILES / secondsOf(r), 0)),
+        jobSeconds: round(secondsOf(median)),
+        phasesSecondsOfMedianJob: {
+          processingPlanned: since(median, 'processing:running'),
+          processingDone: since(median, 'processing:succeeded'),
+          exportPlanned: since(median, 'export:running'),
+          terminal: round(secondsOf(median)),
         },
         leaseCalls: lease.length,
         leaseP50Ms: round(quantile(lease, 0.5)),
@@ -240,12 +310,18 @@ export const controlPlaneSuite: Suite = {
         heartbeatCalls: beat.length,
         heartbeatP50Ms: round(quantile(beat, 0.5)),
         heartbeatP99Ms: round(quantile(beat, 0.99)),
-        redisOpsPerSec: round((cmds1 - cmds0) / seconds, 0),
+        redisOpsPerSec: round(totalCommands / totalSeconds, 0),
         redisOpsPerSecPeak: Math.max(0, ...opsSamples),
-        redisCommandsPerFile: round((cmds1 - cmds0) / FILES, 3),
-        redisBytesPerStagedFile: round((memStaged - memBase) / FILES, 1),
-        redisBytesPerFinishedJob: memFinished - memStaged,
-        cpuSecondsDuringJob: cpuUsed,
+        redisCommandsPerFile: round(totalCommands / (FILES * runs.length), 3),
+        redisBytesPerStagedFile: round(staged.bytes / FILES, 1),
+        redisUsedMemoryPerStagedFile: round((memStaged - memBase) / FILES, 1),
+        redisBytesPerFinishedJob: perJob?.bytes ?? 0,
+        redisKeysPerFinishedJob: perJob?.keys ?? 0,
+        redisBytesPerFinishedJobByKey: perJob?.byKey ?? {},
+        redisUsedMemoryGrowthFirstJob: memFinished - memStaged,
+        cpuSecondsPerJob: Object.fromEntries(
+          Object.keys(pids).map((k) => [k, round(runs.reduce((s, r) => s + r.cpu[k], 0) / runs.length, 2)]),
+        ),
         goal: { filesPerSec: 1000, redisBytesPerStagedFile: 300 },
       };
     } finally {
