@@ -7,6 +7,7 @@
  * Heartbeat is timed at the client. On `stop` (IPC) the machines drain, then the process sends its
  * samples, `[ms since epoch, latency ms]` per call, and exits.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { loadConfig } from '@visionbatch/shared/config';
 import {
   controlPlaneCredentials,
@@ -23,10 +24,13 @@ import { Machine } from '../services/worker/src/machine.ts';
 import { workerMetrics } from '../services/worker/src/metrics.ts';
 import { simulatedRunner } from '../services/worker/src/simulated-runner.ts';
 
+export type TimedCall = 'LeaseJob' | 'Heartbeat';
+
 /** What the process sends its parent when it stops. */
 export interface MachineSamples {
-  LeaseJob: Array<[number, number]>;
-  Heartbeat: Array<[number, number]>;
+  calls: Record<TimedCall, Array<[number, number]>>;
+  /** p99 of this process's event-loop delay, ms: how much of a call's latency is the client's own wait */
+  eventLoopDelayP99Ms: number;
 }
 
 const config = loadConfig();
@@ -36,16 +40,18 @@ const logger = createLogger('bench-machines', config.logLevel);
 const redis = createRedis(config.redisUrl);
 const store = await createObjectStore(config.store);
 const client = createSchedulerClient(config.scheduler.url, controlPlaneCredentials(config), 10_000);
-const samples: MachineSamples = { LeaseJob: [], Heartbeat: [] };
+const samples: MachineSamples = { calls: { LeaseJob: [], Heartbeat: [] }, eventLoopDelayP99Ms: 0 };
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
 
-function timed<K extends keyof MachineSamples>(name: K): SchedulerClient[K] {
-  const call = client[name] as (req: unknown) => Promise<unknown>;
-  return (async (req: unknown) => {
+function timed(name: TimedCall): (req: never) => Promise<never> {
+  const call = client[name] as (req: unknown) => Promise<never>;
+  return async (req) => {
     const t = performance.now();
     const reply = await call(req);
-    samples[name].push([Date.now(), performance.now() - t]);
+    samples.calls[name].push([Date.now(), performance.now() - t]);
     return reply;
-  }) as SchedulerClient[K];
+  };
 }
 
 const scheduler: SchedulerClient = { ...client, LeaseJob: timed('LeaseJob'), Heartbeat: timed('Heartbeat') };
@@ -71,6 +77,7 @@ process.on('message', async (msg) => {
   if (msg !== 'stop') return;
   await Promise.all(machines.map((m) => m.stop()));
   await Promise.all(running);
+  samples.eventLoopDelayP99Ms = loopDelay.percentile(99) / 1e6;
   process.send?.({ samples }, () => {
     client.close();
     redis.disconnect();

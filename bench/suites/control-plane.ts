@@ -18,7 +18,7 @@ import { keys } from '@visionbatch/shared/redis-keys';
 import { systemClock } from '@visionbatch/shared/time';
 import type { Redis } from 'ioredis';
 import { freePort, tempDir, waitFor } from '../../test/support/basics.ts';
-import type { MachineSamples } from '../control-plane-machines.ts';
+import type { MachineSamples, TimedCall } from '../control-plane-machines.ts';
 import { BenchStack, cpuSecondsOf, startRedis } from '../support.ts';
 import type { Suite } from './index.ts';
 
@@ -271,9 +271,9 @@ export const controlPlaneSuite: Suite = {
         }
       }
       const samples = await Promise.all(machineProcs.map(stopMachines));
-      const during = (name: keyof MachineSamples) =>
+      const during = (name: TimedCall) =>
         samples
-          .flatMap((s) => s[name])
+          .flatMap((s) => s.calls[name])
           .filter(([at]) => runs.some((r) => at >= r.t0 && at <= r.t1))
           .map(([, ms]) => ms);
       const lease = during('LeaseJob');
@@ -310,6 +310,7 @@ export const controlPlaneSuite: Suite = {
         heartbeatCalls: beat.length,
         heartbeatP50Ms: round(quantile(beat, 0.5)),
         heartbeatP99Ms: round(quantile(beat, 0.99)),
+        machineEventLoopDelayP99Ms: round(Math.max(...samples.map((s) => s.eventLoopDelayP99Ms))),
         redisOpsPerSec: round(totalCommands / totalSeconds, 0),
         redisOpsPerSecPeak: Math.max(0, ...opsSamples),
         redisCommandsPerFile: round(totalCommands / (FILES * runs.length), 3),
