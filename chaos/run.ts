@@ -4,11 +4,11 @@
  * shapes-det model — while a seeded random schedule SIGKILLs and restarts workers, schedulers and
  * the api and stops Redis (SIGKILL or SHUTDOWN). Once the faults stop and everything settles it
  * checks that every job is terminal, every input file is in the results or the failure logs exactly
- * once, one webhook arrived per terminal job, no task still reads as running on a terminal job, and
- * that the metered time matches the leases; it writes reports/chaos/latest.{json,md} and exits 1
- * when a check fails.
+ * once, one webhook arrived per terminal job, no task still reads as running on a terminal job, no
+ * queue of an ended job is left, and compares the metered time with the leases; it writes
+ * reports/chaos/latest.{json,md} and exits 1 when a check fails.
  */
-import { mkdir, readdir, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,18 +20,20 @@ import {
   putWorkflow,
   uploadModel,
 } from '@visionbatch/cli';
-import { detectionWorkflow, generateImageDataset, generateVideo, writeModels } from '@visionbatch/models';
+import { detectionWorkflow } from '@visionbatch/models';
 import { createRedis } from '@visionbatch/shared/redis';
 import { keys } from '@visionbatch/shared/redis-keys';
 import { accountImages, accountVideos } from '../loadtest/accounting.ts';
 import { ApiPollers } from '../loadtest/pollers.ts';
-import { freePort, waitFor } from '../test/support/basics.ts';
+import { waitFor } from '../test/support/basics.ts';
 import { meteredVsLeased, tallyWebhooks, verdict } from './accounting.ts';
+import { type ChaosData, generateChaosData } from './dataset.ts';
 import { FaultInjector } from './fault-injector.ts';
+import { jobState, leftQueueKeys, observedInLogs, runningTasks } from './inspect.ts';
 import { LeaseSampler } from './lease-sampler.ts';
 import { type ChaosReport, type JobOutcome, renderMarkdown } from './report.ts';
 import { chaosSchedule } from './schedule.ts';
-import { ChaosStack } from './stack.ts';
+import { CHAOS_API_KEY, CHAOS_HEARTBEAT_MS, chaosStack, CHAOS_WORKSPACE as WS } from './topology.ts';
 import { WebhookReceiver } from './webhook-receiver.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -83,12 +85,11 @@ const IMAGES_PER_TASK = numOption('images-per-task', 1);
 const WORKERS = numOption('workers', 1);
 const WEBHOOK_FAIL_EVERY = numOption('webhook-fail-every', 0);
 const SETTLE_S = numOption('settle-timeout', 10);
+const OUT = String(opt.out);
 const MAX_VIDEO_FPS = 5;
-/** the workers' heartbeat interval under VB_LEASE_TTL_MS=4000 (machine.ts: min(1 s, TTL / 4)) */
-const HEARTBEAT_MS = 1000;
-const WS = 'chaos';
 const MODEL_ID = 'shapes-det/1';
 const WORKFLOW_ID = 'chaos';
+const BP = `/batch-processing/v1/external/${WS}`;
 
 const t0 = performance.now();
 const elapsed = () => (performance.now() - t0) / 1000;
@@ -125,114 +126,111 @@ interface PlannedJob {
   at: number;
 }
 
+function jobBody(j: PlannedJob, notificationsURL: string): Record<string, unknown> {
+  const video = j.kind === 'video';
+  return {
+    type: video ? 'simple-video-processing-v1' : 'simple-image-processing-v1',
+    jobInput: { type: 'staging-batch-input-v1', batchId: video ? 'chaos-videos' : 'chaos-images' },
+    computeConfiguration: { type: 'compute-configuration-v2', machineType: 'cpu', workersPerMachine: 1 },
+    ...(video ? {} : { maxImageFailureRate: 0.5 }),
+    notificationsURL,
+    processingSpecification: {
+      type: 'workflows-processing-specification-v1',
+      workspace: WS,
+      workflowId: WORKFLOW_ID,
+      aggregationFormat: 'jsonl',
+      ...(video ? { maxVideoFPS: MAX_VIDEO_FPS } : {}),
+    },
+  };
+}
+
+/** Creates a job through the api, retrying through faults (the same definition again answers 200). */
+async function createJob(api: ApiPollers, j: PlannedJob, hookUrl: string): Promise<void> {
+  await retrying(`job ${j.jobId} created`, async () => {
+    const r = await api.call('POST', `${BP}/jobs/${j.jobId}`, jobBody(j, hookUrl)).catch(() => null);
+    if (r && r.status >= 400 && r.status < 500)
+      throw new FatalAnswer(`creating ${j.jobId}: ${r.status} ${JSON.stringify(r.json)}`);
+    return r?.status === 200;
+  });
+}
+
+/** Registers the model and workflow and stages the data; waits until the batches list every file. */
+async function stage(client: ApiClient, api: ApiPollers, data: ChaosData): Promise<void> {
+  await uploadModel(client, {
+    modelId: MODEL_ID,
+    weights: data.model.onnxPath,
+    config: data.model.configPath,
+  });
+  await putWorkflow(client, WORKFLOW_ID, detectionWorkflow(MODEL_ID));
+  const quiet = { progress: { silent: true }, log: () => {} };
+  await createBatchOfImages(client, { batchId: 'chaos-images', imagesDir: data.imagesDir, ...quiet });
+  await retrying('image batch indexed', async () => (await api.count('chaos-images')) >= data.images.length);
+  if (data.videoFrames.size === 0) return;
+  await createBatchOfVideos(client, { batchId: 'chaos-videos', videosDir: data.videosDir, ...quiet });
+  await retrying(
+    'video batch listed',
+    async () => (await api.count('chaos-videos')) >= data.videoFrames.size,
+  );
+}
+
+/** Exports a terminal job's results and accounts for its input files, tasks and metered time. */
+async function outcomeOf(
+  j: PlannedJob,
+  state: string,
+  data: ChaosData,
+  api: ApiPollers,
+  client: ApiClient,
+  work: string,
+): Promise<JobOutcome> {
+  const job = (await api.call('GET', `${BP}/jobs/${j.jobId}`)).json.job;
+  const dir = path.join(work, 'export', j.jobId);
+  // A job without an export (it failed) accounts for none of its files.
+  const acc = await (j.kind === 'video'
+    ? accountVideos(client, api, j.jobId, data.videoFrames, MAX_VIDEO_FPS, dir)
+    : accountImages(client, api, j.jobId, data.images, data.corrupt, dir)
+  ).catch(() => null);
+  const files = j.kind === 'video' ? [...data.videoFrames.keys()] : data.images;
+  return {
+    jobId: j.jobId,
+    kind: j.kind,
+    state,
+    filesIn: files.length,
+    filesAccounted: acc?.accounted ?? 0,
+    duplicates: acc?.duplicates ?? 0,
+    runningTasks: await runningTasks(api, j.jobId),
+    meteredSeconds: round(job?.computeUsage?.cpuSeconds ?? 0),
+    missing: acc ? acc.missing : files,
+  };
+}
+
 async function main(): Promise<number> {
   const work = path.join(ROOT, '.data', 'chaos');
   await rm(work, { recursive: true, force: true });
   await mkdir(work, { recursive: true });
-
   say(`seed ${SEED}: generating the model, ${IMAGES} images and ${VIDEOS} video(s)`);
-  const [model] = await writeModels(path.join(work, 'models'), { names: ['shapes-det'] });
-  const imagesDir = path.join(work, 'images');
-  const dataset = await generateImageDataset({
-    dir: imagesDir,
-    count: IMAGES,
-    seed: SEED + 7,
-    pngEvery: 0,
-    sizes: [
-      [320, 240],
-      [480, 360],
-    ],
+  const data = await generateChaosData(work, {
+    seed: SEED,
+    images: IMAGES,
+    corruptEvery: CORRUPT_EVERY,
+    videos: VIDEOS,
+    videoSeconds: VIDEO_SECONDS,
   });
-  await rm(dataset.groundTruthPath);
-  const corrupt = new Set<string>();
-  if (CORRUPT_EVERY > 0)
-    for (let i = CORRUPT_EVERY - 1; i < dataset.files.length; i += CORRUPT_EVERY) {
-      await truncate(path.join(imagesDir, dataset.files[i]), 600); // a JPEG header and nothing after it
-      corrupt.add(dataset.files[i]);
-    }
-  const videosDir = path.join(work, 'videos');
-  await mkdir(videosDir, { recursive: true });
-  const videoFrames = new Map<string, number>();
-  for (let v = 0; v < VIDEOS; v++) {
-    const name = `clip-${v}.mp4`;
-    const r = await generateVideo({
-      path: path.join(videosDir, name),
-      seconds: VIDEO_SECONDS,
-      seed: SEED + v,
-    });
-    await rm(r.groundTruthPath);
-    videoFrames.set(name, r.groundTruth.frameCount);
-  }
-
-  const [apiPort, redisPort] = [await freePort(), await freePort()];
-  const schedulers = [1, 2].map(async (i) => ({
-    name: `scheduler-${i}`,
-    grpc: await freePort(),
-    http: await freePort(),
-  }));
-  const sched = await Promise.all(schedulers);
-  const stack = new ChaosStack(
-    {
-      VB_REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-      VB_DATA_DIR: path.join(work, 'data'),
-      VB_API_PORT: String(apiPort),
-      VB_API_KEYS: `chaos-key:${WS}`,
-      // grpc-js's ipv4 resolver with pick_first: a client moves to the next replica when one dies.
-      VB_SCHEDULER_URL: `ipv4:${sched.map((s) => `127.0.0.1:${s.grpc}`).join(',')}`,
-      VB_URL_ALLOWLIST: '127.0.0.1',
-      VB_LOG_LEVEL: 'info',
-      VB_SCHEDULER_TICK_MS: '200',
-      VB_LEADER_TTL_MS: '2000',
-      VB_LEASE_TTL_MS: '4000',
-      VB_TASK_LOCK_MS: '3000',
-      VB_TASK_ATTEMPTS: '10',
-      VB_IMAGES_PER_TASK: String(IMAGES_PER_TASK),
-    },
-    path.join(work, 'logs'),
-    path.join(work, 'redis'),
-  );
-  stack.add({ name: 'redis', kind: 'redis', port: redisPort });
-  stack.add({ name: 'api', kind: 'api', port: apiPort });
-  for (const s of sched)
-    stack.add({
-      name: s.name,
-      kind: 'scheduler',
-      port: s.http,
-      env: {
-        VB_SCHEDULER_GRPC_PORT: String(s.grpc),
-        VB_SCHEDULER_HTTP_PORT: String(s.http),
-        VB_SCHEDULER_REPLICA_ID: s.name,
-      },
-    });
-  for (let i = 1; i <= WORKERS; i++) {
-    const port = await freePort();
-    stack.add({
-      name: `worker-${i}`,
-      kind: 'worker',
-      port,
-      env: { VB_WORKER_HTTP_PORT: String(port), VB_WORKER_ID: `worker-${i}`, VB_WORKER_SLOTS: '1' },
-    });
-  }
+  const { stack, apiUrl, redisUrl } = await chaosStack(work, {
+    workers: WORKERS,
+    imagesPerTask: IMAGES_PER_TASK,
+  });
   const receiver = new WebhookReceiver(WEBHOOK_FAIL_EVERY);
-  const redis = createRedis(`redis://127.0.0.1:${redisPort}`);
+  const redis = createRedis(redisUrl);
   redis.on('error', () => {}); // Redis goes down on purpose; commands wait for it to come back
   const sampler = new LeaseSampler(redis);
   try {
     say(`starting redis, api, 2 schedulers, ${WORKERS} workers`);
     await stack.ensureAllUp();
     const hookUrl = await receiver.start();
-    const apiUrl = `http://127.0.0.1:${apiPort}`;
-    const api = new ApiPollers(apiUrl, 'chaos-key', WS);
-    const client = new ApiClient({ baseUrl: apiUrl, apiKey: 'chaos-key' });
-    await uploadModel(client, { modelId: MODEL_ID, weights: model.onnxPath, config: model.configPath });
-    await putWorkflow(client, WORKFLOW_ID, detectionWorkflow(MODEL_ID));
+    const api = new ApiPollers(apiUrl, CHAOS_API_KEY, WS);
+    const client = new ApiClient({ baseUrl: apiUrl, apiKey: CHAOS_API_KEY });
     say('staging the images (tar shards) and the videos');
-    const quiet = { progress: { silent: true }, log: () => {} };
-    await createBatchOfImages(client, { batchId: 'chaos-images', imagesDir, ...quiet });
-    if (VIDEOS > 0) await createBatchOfVideos(client, { batchId: 'chaos-videos', videosDir, ...quiet });
-    await retrying('image batch indexed', async () => (await api.count('chaos-images')) >= IMAGES);
-    if (VIDEOS > 0)
-      await retrying('video batch listed', async () => (await api.count('chaos-videos')) >= VIDEOS);
+    await stage(client, api, data);
 
     // Jobs are created over the first 75 % of the faults, so that faults hit every phase of some job.
     const planned: PlannedJob[] = Array.from({ length: JOBS }, (_, i) => ({
@@ -253,15 +251,7 @@ async function main(): Promise<number> {
     const creating = Promise.all(
       planned.map(async (j) => {
         await new Promise((r) => setTimeout(r, j.at * 1000));
-        const body = jobBody(j, hookUrl);
-        await retrying(`job ${j.jobId} created`, async () => {
-          const r = await api
-            .call('POST', `/batch-processing/v1/external/${WS}/jobs/${j.jobId}`, body)
-            .catch(() => null);
-          if (r && r.status >= 400 && r.status < 500)
-            throw new Error(`${r.status} ${JSON.stringify(r.json)}`);
-          return r?.status === 200;
-        });
+        await createJob(api, j, hookUrl);
         say(`job ${j.jobId} (${j.kind}) created`);
       }),
     );
@@ -278,16 +268,13 @@ async function main(): Promise<number> {
       async () => {
         for (const j of planned) {
           if (states.has(j.jobId)) continue;
-          const r = await api
-            .call('GET', `/batch-processing/v1/external/${WS}/jobs/${j.jobId}`)
-            .catch(() => null);
+          const r = await api.call('GET', `${BP}/jobs/${j.jobId}`).catch(() => null);
           if (r?.status === 200 && r.json.job.isTerminal) states.set(j.jobId, await jobState(redis, j.jobId));
         }
         return states.size === planned.length;
       },
       { timeoutMs: Math.max(1000, settleDeadline - Date.now()), intervalMs: 500, message: 'jobs terminal' },
     ).catch((err) => say(`not settled: ${(err as Error).message}`));
-
     say('waiting for leases to close, the outbox to drain and the webhooks to arrive');
     await waitFor(
       async () =>
@@ -301,34 +288,17 @@ async function main(): Promise<number> {
 
     say('exporting and accounting the results');
     const outcomes: JobOutcome[] = [];
-    for (const j of planned) {
-      const state = states.get(j.jobId) ?? (await jobState(redis, j.jobId));
-      const job = (await api.call('GET', `/batch-processing/v1/external/${WS}/jobs/${j.jobId}`)).json.job;
-      const dir = path.join(work, 'export', j.jobId);
-      const acc =
-        j.kind === 'video'
-          ? await accountVideos(client, api, j.jobId, videoFrames, MAX_VIDEO_FPS, dir).catch(() => null)
-          : await accountImages(client, api, j.jobId, dataset.files, corrupt, dir).catch(() => null);
-      const files = j.kind === 'video' ? [...videoFrames.keys()] : dataset.files;
-      outcomes.push({
-        jobId: j.jobId,
-        kind: j.kind,
-        state,
-        filesIn: files.length,
-        filesAccounted: acc?.accounted ?? 0,
-        duplicates: acc?.duplicates ?? 0,
-        runningTasks: await runningTasks(api, j.jobId),
-        meteredSeconds: round(job?.computeUsage?.cpuSeconds ?? 0),
-        missing: acc ? acc.missing : files,
-      });
-    }
+    for (const j of planned)
+      outcomes.push(
+        await outcomeOf(j, states.get(j.jobId) ?? (await jobState(redis, j.jobId)), data, api, client, work),
+      );
+    const sum = (f: (o: JobOutcome) => number) => outcomes.reduce((s, o) => s + f(o), 0);
     const webhooks = tallyWebhooks(receiver.deliveries, states);
-    const metered = outcomes.reduce((s, o) => s + o.meteredSeconds, 0);
-    const leased = meteredVsLeased(metered, sampler.seen.values(), HEARTBEAT_MS);
-    const leakedQueueKeys = await leftQueues(redis, states);
+    const metered = sum((o) => o.meteredSeconds);
+    const leased = meteredVsLeased(metered, sampler.seen.values(), CHAOS_HEARTBEAT_MS);
+    const leftKeys = await leftQueueKeys(redis, states);
     const jobsByState: Record<string, number> = {};
     for (const o of outcomes) jobsByState[o.state] = (jobsByState[o.state] ?? 0) + 1;
-    const sum = (f: (o: JobOutcome) => number) => outcomes.reduce((s, o) => s + f(o), 0);
     const checks = {
       jobs: outcomes.length,
       terminalJobs: states.size,
@@ -337,7 +307,7 @@ async function main(): Promise<number> {
       duplicates: sum((o) => o.duplicates),
       webhooks,
       runningTasksOnTerminalJobs: sum((o) => (states.has(o.jobId) ? o.runningTasks : 0)),
-      leakedQueueKeys: leakedQueueKeys.length,
+      leakedQueueKeys: leftKeys.length,
     };
     const failures = verdict(checks);
     const report: ChaosReport = {
@@ -349,12 +319,12 @@ async function main(): Promise<number> {
         meanInterval: MEAN_INTERVAL_S,
         jobs: JOBS,
         images: IMAGES,
-        corrupt: corrupt.size,
+        corrupt: data.corrupt.size,
         videos: VIDEOS,
         videoSeconds: VIDEO_SECONDS,
         imagesPerTask: IMAGES_PER_TASK,
         workers: WORKERS,
-        schedulers: sched.length,
+        schedulers: 2,
         webhookFailEvery: WEBHOOK_FAIL_EVERY,
       },
       seed: SEED,
@@ -376,16 +346,16 @@ async function main(): Promise<number> {
       faultsSkipped: injector.skipped,
       meteredSeconds: round(metered),
       leasedSeconds: round(leased.leasedSeconds),
-      meteredVsLeasedRatio: leased.ratio === null ? null : round(leased.ratio, 3),
       leasesSeen: leased.leases,
+      meteredVsLeasedRatio: leased.ratio === null ? null : round(leased.ratio, 3),
       meteredVsLeasedDefinition:
         'Σ over jobs of computeUsage.cpuSeconds (GET job) ÷ Σ over every lease seen in Redis (sampled every ' +
         `200 ms) of (end − grant), the end being when the lease was last seen open but at most one heartbeat ` +
-        `interval (${HEARTBEAT_MS} ms) after its last heartbeat. A released lease is billed up to its release ` +
-        '(within one sample of the end seen); an expired one (its worker was killed) up to its last heartbeat, ' +
-        'so it counts up to one interval more here than billed. Expect ≈ 1, a little under after worker ' +
-        'kills; a lease opened and closed between two samples is billed but not seen.',
-      leakedQueueKeys,
+        `interval (${CHAOS_HEARTBEAT_MS} ms) after its last heartbeat. A released lease is billed up to its ` +
+        'release (within one sample of the end seen); an expired one (its worker was killed) up to its last ' +
+        'heartbeat, so it counts up to one interval more here than billed. Expect ≈ 1, a little under after ' +
+        'worker kills; a lease opened and closed between two samples is billed but not seen.',
+      leakedQueueKeys: leftKeys,
       outboxPending: await redis.hlen(keys.outbox()),
       observed: await observedInLogs(path.join(work, 'logs')),
       jobs: outcomes,
@@ -398,14 +368,14 @@ async function main(): Promise<number> {
       failures,
       ok: failures.length === 0,
     };
-    await mkdir(String(opt.out), { recursive: true });
-    await writeFile(path.join(String(opt.out), 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
-    await writeFile(path.join(String(opt.out), 'latest.md'), renderMarkdown(report));
+    await mkdir(OUT, { recursive: true });
+    await writeFile(path.join(OUT, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+    await writeFile(path.join(OUT, 'latest.md'), renderMarkdown(report));
     say(
       `${report.ok ? 'PASS' : `FAIL (${failures.join('; ')})`}: ${report.filesAccounted}/${report.filesIn} files ` +
         `accounted, ${report.duplicates} duplicates, webhooks ${report.webhooksDelivered}/${report.webhooksExpected} ` +
         `(${report.webhookDuplicates} duplicates), ${report.runningTasksOnTerminalJobs} running tasks on terminal jobs; ` +
-        `report in ${path.relative(ROOT, String(opt.out))}/latest.{json,md}`,
+        `report in ${path.relative(ROOT, OUT)}/latest.{json,md}`,
     );
     return report.ok ? 0 : 1;
   } finally {
@@ -414,87 +384,6 @@ async function main(): Promise<number> {
     await stack.stopAll();
     redis.disconnect();
   }
-}
-
-function jobBody(j: PlannedJob, notificationsURL: string): Record<string, unknown> {
-  const video = j.kind === 'video';
-  return {
-    type: video ? 'simple-video-processing-v1' : 'simple-image-processing-v1',
-    jobInput: { type: 'staging-batch-input-v1', batchId: video ? 'chaos-videos' : 'chaos-images' },
-    computeConfiguration: { type: 'compute-configuration-v2', machineType: 'cpu', workersPerMachine: 1 },
-    ...(video ? {} : { maxImageFailureRate: 0.5 }),
-    notificationsURL,
-    processingSpecification: {
-      type: 'workflows-processing-specification-v1',
-      workspace: WS,
-      workflowId: WORKFLOW_ID,
-      aggregationFormat: 'jsonl',
-      ...(video ? { maxVideoFPS: MAX_VIDEO_FPS } : {}),
-    },
-  };
-}
-
-/** The stored state of a job (`succeeded`, `failed`, `aborted`, …): the wire only says terminal and error. */
-async function jobState(redis: ReturnType<typeof createRedis>, jobId: string): Promise<string> {
-  return (await redis.hget(keys.job(WS, jobId), 'state')) ?? 'missing';
-}
-
-/** Tasks of a job whose status reads as running (`statusType: info`), through the public API. */
-async function runningTasks(api: ApiPollers, jobId: string): Promise<number> {
-  let running = 0;
-  for (const stage of await api.stages(jobId)) {
-    let token: string | null = null;
-    do {
-      const r = await api.call(
-        'GET',
-        `/batch-processing/v1/external/${WS}/jobs/${jobId}/stages/${stage.processingStageId}/tasks${token ? `?nextPageToken=${token}` : ''}`,
-      );
-      running += (r.json.tasks as Array<{ statusType: string }>).filter(
-        (t) => t.statusType === 'info',
-      ).length;
-      token = r.json.nextPageToken ?? null;
-    } while (token);
-  }
-  return running;
-}
-
-/**
- * Keys of terminal jobs' queues still in Redis without a TTL (BullMQ's short-lived markers, such as
- * a stalled-check key a closing worker writes, expire on their own and do not count).
- */
-async function leftQueues(
-  redis: ReturnType<typeof createRedis>,
-  states: ReadonlyMap<string, string>,
-): Promise<string[]> {
-  const left = new Set<string>();
-  let cursor = '0';
-  do {
-    const [next, found] = await redis.scan(cursor, 'MATCH', `{vb}:job.${WS}.*`, 'COUNT', 1000);
-    cursor = next;
-    for (const k of found) {
-      const queue = k.split(':')[1];
-      const jobId = queue.split('.')[2];
-      if (states.has(jobId) && (await redis.pttl(k)) === -1) left.add(k.slice('{vb}:'.length));
-    }
-  } while (cursor !== '0');
-  return [...left].sort();
-}
-
-/** Counts of tell-tale log lines across the processes' logs. */
-async function observedInLogs(dir: string): Promise<Record<string, number>> {
-  const patterns: Record<string, string> = {
-    staleAttemptsStopped: '"stale task attempt stopped"',
-    leaderTakeovers: '"this scheduler replica leads"',
-    leasesExpired: '"lease expired"',
-    workerSchedulerUnreachable: '"scheduler unreachable; retrying"',
-    replans: 'unaccounted tasks and an idle queue',
-  };
-  const out: Record<string, number> = Object.fromEntries(Object.keys(patterns).map((k) => [k, 0]));
-  for (const f of await readdir(dir)) {
-    const text = await readFile(path.join(dir, f), 'utf8');
-    for (const [k, p] of Object.entries(patterns)) out[k] += text.split(p).length - 1;
-  }
-  return out;
 }
 
 main().then(
