@@ -61,13 +61,13 @@ export function tallyWebhooks(
 }
 
 /**
- * Metered compute seconds of the jobs against the lease time seen: Σ over leases of (end − grant),
- * the end being when the lease was last seen open, but no later than one heartbeat interval after
- * its last heartbeat. A released lease is billed up to its release, which comes within a heartbeat
- * interval of its last heartbeat (the end seen is then within one sample of the release); an expired
- * one (its machine was killed) is billed up to its last heartbeat, and counts here up to one interval
- * more. So the ratio is close to 1 and a little under it after kills; far from 1 means time billed
- * twice or not at all.
+ * Metered compute seconds of the jobs against the lease time seen: Σ over leases of (end − grant).
+ * A lease still heartbeating when last seen open (its last heartbeat within 1.5 heartbeat intervals)
+ * was released by its machine and is billed up to the release, so its end is when it was last seen
+ * (within one sample of the release); one that had stopped heartbeating belonged to a machine that
+ * died, and is billed up to its last heartbeat (expired, or closed when the machine came back), so
+ * that is its end. The ratio is ≈ 1; far from 1 means time billed twice, for a dead machine, or not
+ * at all.
  */
 export function meteredVsLeased(
   meteredSeconds: number,
@@ -77,7 +77,8 @@ export function meteredVsLeased(
   let ms = 0;
   let n = 0;
   for (const l of leases) {
-    ms += Math.max(0, Math.min(l.lastSeenAt, l.lastHeartbeat + heartbeatMs) - l.startedAt);
+    const end = l.lastSeenAt - l.lastHeartbeat <= 1.5 * heartbeatMs ? l.lastSeenAt : l.lastHeartbeat;
+    ms += Math.max(0, end - l.startedAt);
     n++;
   }
   const leasedSeconds = ms / 1000;

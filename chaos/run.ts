@@ -350,11 +350,12 @@ async function main(): Promise<number> {
       meteredVsLeasedRatio: leased.ratio === null ? null : round(leased.ratio, 3),
       meteredVsLeasedDefinition:
         'Σ over jobs of computeUsage.cpuSeconds (GET job) ÷ Σ over every lease seen in Redis (sampled every ' +
-        `200 ms) of (end − grant), the end being when the lease was last seen open but at most one heartbeat ` +
-        `interval (${CHAOS_HEARTBEAT_MS} ms) after its last heartbeat. A released lease is billed up to its ` +
-        'release (within one sample of the end seen); an expired one (its worker was killed) up to its last ' +
-        'heartbeat, so it counts up to one interval more here than billed. Expect ≈ 1, a little under after ' +
-        'worker kills; a lease opened and closed between two samples is billed but not seen.',
+        '200 ms) of (end − grant). A lease still heartbeating when last seen (last heartbeat within 1.5 ' +
+        `intervals of ${CHAOS_HEARTBEAT_MS} ms) was released by its machine and is billed up to the release: ` +
+        'its end is when it was last seen open, within one sample of the release. One that had stopped ' +
+        'heartbeating belonged to a killed worker and is billed up to its last heartbeat (expired, or closed ' +
+        'when the worker came back under its id): its end is that heartbeat. Expect ≈ 1; a lease opened and ' +
+        'closed between two samples is billed but not seen.',
       leakedQueueKeys: leftKeys,
       outboxPending: await redis.hlen(keys.outbox()),
       observed: await observedInLogs(path.join(work, 'logs')),

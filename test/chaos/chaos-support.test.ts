@@ -144,12 +144,12 @@ describe('chaos accounting', () => {
     expect(t.unexpected.sort()).toEqual(['ghost#success', 'j1#fail']);
   });
 
-  it('compares metered seconds with the lease time seen: until last seen open, at most a heartbeat after the last one', () => {
+  it('compares metered seconds with the lease time seen: a live lease until last seen, a dead one until its last heartbeat', () => {
     const leases = [
-      // released: last seen 400 ms after its last heartbeat
+      // released: still heartbeating 400 ms before it was last seen
       { leaseId: 'l1', jobId: 'j', startedAt: 1000, lastHeartbeat: 10_600, lastSeenAt: 11_000 },
-      // expired: seen open until the expiry, 4 s after its last heartbeat; counts up to 1 s after it
-      { leaseId: 'l2', jobId: 'j', startedAt: 5000, lastHeartbeat: 14_000, lastSeenAt: 18_000 },
+      // its machine died: no heartbeat for 4 s before the lease went (expired or reclaimed)
+      { leaseId: 'l2', jobId: 'j', startedAt: 5000, lastHeartbeat: 15_000, lastSeenAt: 19_000 },
     ];
     expect(meteredVsLeased(21, leases, 1000)).toEqual({ leasedSeconds: 20, leases: 2, ratio: 1.05 });
     expect(meteredVsLeased(0, [], 1000)).toEqual({ leasedSeconds: 0, leases: 0, ratio: null });
