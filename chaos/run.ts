@@ -256,8 +256,8 @@ async function main(): Promise<number> {
       }),
     );
     await injector.play(events, faultsStart);
-    await creating;
     const faultsEnd = performance.now();
+    await creating;
     say(`faults over (${injector.done.length} injected, ${injector.skipped} skipped: target already down)`);
     await stack.ensureAllUp();
 
