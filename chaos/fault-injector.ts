@@ -14,7 +14,7 @@ export class FaultInjector {
   private readonly restarts = new Map<string, Promise<void>>();
 
   constructor(
-    private readonly stack: ChaosStack,
+    private readonly stack: Pick<ChaosStack, 'isUp' | 'stop' | 'start'>,
     private readonly log: (msg: string) => void,
   ) {}
 

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { meteredVsLeased, tallyWebhooks, verdict } from '../../chaos/accounting.ts';
+import { FaultInjector } from '../../chaos/fault-injector.ts';
 import { chaosSchedule } from '../../chaos/schedule.ts';
 import { type Delivery, WebhookReceiver } from '../../chaos/webhook-receiver.ts';
 import { tallyImages, tallyVideos } from '../../loadtest/accounting.ts';
@@ -53,6 +54,46 @@ describe('chaos schedule', () => {
   it('leaves out kinds weighted 0', () => {
     const events = chaosSchedule({ ...opts, weights: { redis: 0, api: 0 } });
     expect(events.every((e) => e.kind === 'worker' || e.kind === 'scheduler')).toBe(true);
+  });
+});
+
+describe('fault injector', () => {
+  it('stops each target unless it is already down, starts it again after its down time, counts kills by kind', async () => {
+    const up = new Set(['worker-1', 'redis']);
+    const log: string[] = [];
+    const stack = {
+      isUp: (name: string) => up.has(name),
+      stop: async (name: string, action: string) => {
+        up.delete(name);
+        log.push(`stop ${name} ${action}`);
+      },
+      start: async (name: string) => {
+        up.add(name);
+        log.push(`start ${name}`);
+      },
+    };
+    const injector = new FaultInjector(stack, () => {});
+    await injector.play(
+      [
+        { atMs: 0, target: 'worker-1', kind: 'worker', action: 'sigkill', downMs: 500 },
+        { atMs: 5, target: 'worker-1', kind: 'worker', action: 'sigkill', downMs: 30 }, // down: skipped
+        { atMs: 10, target: 'redis', kind: 'redis', action: 'shutdown', downMs: 10 },
+        { atMs: 800, target: 'worker-1', kind: 'worker', action: 'sigkill', downMs: 10 },
+      ],
+      performance.now(),
+    );
+    const of = (name: string) => log.filter((l) => l.includes(name));
+    expect(of('worker-1')).toEqual([
+      'stop worker-1 sigkill',
+      'start worker-1',
+      'stop worker-1 sigkill',
+      'start worker-1',
+    ]);
+    expect(of('redis')).toEqual(['stop redis shutdown', 'start redis']);
+    expect(injector.kills).toEqual({ worker: 2, scheduler: 0, api: 0, redis: 1 });
+    expect(injector.redisStops).toEqual({ sigkill: 0, shutdown: 1 });
+    expect(injector.skipped).toBe(1);
+    expect(up).toEqual(new Set(['worker-1', 'redis']));
   });
 });
 

@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
  * One BullMQ queue per job and epoch, opened lazily and cached (a Queue holds no blocking connection).
  * Opened without BullMQ's meta update: opening a queue would otherwise write its `meta` hash, and a
  * queue opened after the job ended and its queue was removed (counts read by another replica, the
- * removal itself) would leave that hash behind for good. Only adding tasks writes a queue.
+ * removal itself) would leave that hash behind until the job is collected. Only adding tasks writes.
  */
 export class JobQueues {
   private readonly open = new Map<string, Queue>();
