@@ -1,5 +1,6 @@
 /** Real processes for benchmarks: a private redis-server and the services (test/e2e/stack.ts needs vitest). */
 import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { redisAuthConf, redisServerArgs } from '@visionbatch/cli/stack';
@@ -29,12 +30,16 @@ export class BenchStack {
       VB_LOG_LEVEL: 'warn',
     });
   }
-  async start(service: 'api' | 'scheduler' | 'worker', env: Record<string, string> = {}): Promise<void> {
+  /** Starts a service; `env` may give a second scheduler its own ports. Resolves once /readyz answers. */
+  async start(
+    service: 'api' | 'scheduler' | 'worker',
+    env: Record<string, string> = {},
+  ): Promise<ChildProcess> {
     const port =
       service === 'api'
         ? this.env.VB_API_PORT
         : service === 'scheduler'
-          ? this.env.VB_SCHEDULER_HTTP_PORT
+          ? (env.VB_SCHEDULER_HTTP_PORT ?? this.env.VB_SCHEDULER_HTTP_PORT)
           : String(await freePort());
     const child = spawn(
       process.execPath,
@@ -50,6 +55,7 @@ export class BenchStack {
       async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200,
       { timeoutMs: 60_000, intervalMs: 100, message: `${service} ready` },
     );
+    return child;
   }
   async call(method: string, p: string, body?: unknown): Promise<{ status: number; json: any }> {
     const res = await fetch(`${this.apiUrl}${p}${p.includes('?') ? '&' : '?'}api_key=${this.apiKey}`, {
@@ -71,6 +77,17 @@ export class BenchStack {
           : null,
       ),
     );
+  }
+}
+
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat (clock ticks of 1/100 s). */
+export function cpuSecondsOf(pid: number | 'self'): number {
+  try {
+    // fields[0] is field 3 (state) of proc(5): utime is field 14, stime 15
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[14 - 3]) + Number(fields[15 - 3])) / 100;
+  } catch {
+    return 0; // the process has exited
   }
 }
 

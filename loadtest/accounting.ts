@@ -51,17 +51,30 @@ export async function accountImages(
   const failed = (await pollers.logs(jobId))
     .filter((l) => l.logType === 'image-failed')
     .map((l) => String(l.payload?.file));
-  const seen = new Map<string, number>();
-  for (const name of [...rows.map((r) => String(r.image)), ...failed])
-    seen.set(name, (seen.get(name) ?? 0) + 1);
-  const once = files.filter((f) => seen.get(f) === 1).length;
   return {
-    accounted: once,
-    duplicates: [...seen.values()].filter((n) => n > 1).length,
-    missing: files.filter((f) => !seen.has(f)),
+    ...tallyImages(
+      files,
+      rows.map((r) => String(r.image)),
+      failed,
+    ),
     processed: rows.length,
     failed: failed.length,
     unexpectedFailures: failed.filter((f) => !expectedFailures.has(f)),
+  };
+}
+
+/** Counts how often each input image appears among the result rows' images and the failed files. */
+export function tallyImages(
+  files: readonly string[],
+  resultImages: readonly string[],
+  failedFiles: readonly string[],
+): Accounting {
+  const seen = new Map<string, number>();
+  for (const name of [...resultImages, ...failedFiles]) seen.set(name, (seen.get(name) ?? 0) + 1);
+  return {
+    accounted: files.filter((f) => seen.get(f) === 1).length,
+    duplicates: [...seen.values()].filter((n) => n > 1).length,
+    missing: files.filter((f) => !seen.has(f)),
   };
 }
 
@@ -80,6 +93,20 @@ export async function accountVideos(
       .filter((l) => l.logType === 'image-failed' || l.logType === 'video-failed')
       .map((l) => String(l.payload?.file)),
   );
+  return { ...tallyVideos(frameCounts, maxVideoFPS, rows, failed, sourceFps), frames: rows.length };
+}
+
+/**
+ * Counts each video as accounted when every frame it should yield at `maxVideoFPS` is in the rows
+ * exactly once, or when it is in the failure list and no frame of it came twice.
+ */
+export function tallyVideos(
+  frameCounts: ReadonlyMap<string, number>,
+  maxVideoFPS: number,
+  rows: ReadonlyArray<Record<string, unknown>>,
+  failedVideos: ReadonlySet<string>,
+  sourceFps = 30,
+): Accounting & { expectedFrames: number } {
   const seen = new Map<string, number>();
   for (const r of rows) {
     const k = `${r.video}#${r.frame_number}`;
@@ -94,7 +121,7 @@ export async function accountVideos(
       if (keepsFrame(n, { num: sourceFps, den: 1 }, maxVideoFPS)) expected.push(n + 1); // 1-based
     expectedFrames += expected.length;
     const complete = expected.every((f) => seen.get(`${video}#${f}`) === 1);
-    if (complete || (failed.has(video) && expected.every((f) => (seen.get(`${video}#${f}`) ?? 0) <= 1)))
+    if (complete || (failedVideos.has(video) && expected.every((f) => (seen.get(`${video}#${f}`) ?? 0) <= 1)))
       accounted++;
     else missing.push(video);
   }
@@ -102,7 +129,6 @@ export async function accountVideos(
     accounted,
     duplicates: [...seen.values()].filter((n) => n > 1).length,
     missing,
-    frames: rows.length,
     expectedFrames,
   };
 }

@@ -43,8 +43,8 @@ export interface ControlPlaneDeps {
  */
 export function controlPlane(d: ControlPlaneDeps): SchedulerHandlers {
   const ok = (message = '') => ({ ok: true, message });
-  const closeHeld = async (held: Lease, reason: string) => {
-    const ms = await d.leases.close(held);
+  const closeHeld = async (held: Lease, reason: string, atLastHeartbeat = false) => {
+    const ms = await d.leases.close(held, atLastHeartbeat);
     if (ms === null) return;
     d.meteredSeconds.inc({ pool: held.pool }, ms / 1000);
     d.logger.info(
@@ -61,8 +61,10 @@ export function controlPlane(d: ControlPlaneDeps): SchedulerHandlers {
     async LeaseJob({ machine_id, pool }) {
       const p = pool === 'gpu' ? 'gpu' : 'cpu';
       const held = await d.leases.ofMachine(machine_id);
-      // A machine asks again only after it let go of its job: close the old lease first.
-      if (held) await closeHeld(held, 'machine asked for a new lease');
+      // A machine asks again only after it let go of its job (its release failed), or after it
+      // crashed and came back under its id: close the old lease first, billed up to its last
+      // heartbeat as an expired one is, so that the time the machine was dead is not billed.
+      if (held) await closeHeld(held, 'machine asked for a new lease', true);
       await d.leases.machineSeen(machine_id, p);
       const candidates: Array<{ rec: JobRecord; wpm: number; leased: number; cap: number | null }> = [];
       for (const { workspace, jobId } of await d.jobs.activeJobs()) {
@@ -132,6 +134,12 @@ export function controlPlane(d: ControlPlaneDeps): SchedulerHandlers {
       const lease = await d.leases.get(lease_id);
       if (!lease || lease.machineId !== machine_id) return ok('no such lease');
       await closeHeld(lease, reason);
+      // A machine releases after its queue worker has stopped. If the job ended (or restarted) while
+      // it served, its worker may have written to the epoch's queue after the outbox removed it (a
+      // stalled check recreates the queue's meta hash): remove it again now that nothing writes to it.
+      const rec = await d.jobs.get(lease.workspace, lease.jobId);
+      if (!rec || rec.isTerminal || rec.epoch !== lease.epoch)
+        await d.queues.destroy(jobQueueName(lease.workspace, lease.jobId, lease.epoch));
       return ok();
     },
   };

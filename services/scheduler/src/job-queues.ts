@@ -2,7 +2,12 @@ import { jobQueueName, QUEUE_PREFIX } from '@visionbatch/shared/queues';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 
-/** One BullMQ queue per job and epoch, opened lazily and cached (a Queue holds no blocking connection). */
+/**
+ * One BullMQ queue per job and epoch, opened lazily and cached (a Queue holds no blocking connection).
+ * Opened without BullMQ's meta update: opening a queue would otherwise write its `meta` hash, and a
+ * queue opened after the job ended and its queue was removed (counts read by another replica, the
+ * removal itself) would leave that hash behind until the job is collected. Only adding tasks writes.
+ */
 export class JobQueues {
   private readonly open = new Map<string, Queue>();
 
@@ -15,7 +20,7 @@ export class JobQueues {
   private byName(name: string): Queue {
     let q = this.open.get(name);
     if (!q) {
-      q = new Queue(name, { connection: this.connection, prefix: QUEUE_PREFIX });
+      q = new Queue(name, { connection: this.connection, prefix: QUEUE_PREFIX, skipMetasUpdate: true });
       this.open.set(name, q);
     }
     return q;
