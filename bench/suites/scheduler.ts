@@ -122,14 +122,19 @@ export const schedulerSuite: Suite = {
       const plan = await planMillion(redis.url);
       console.error(JSON.stringify(plan));
       // Real processes; the same Redis serves both stacks (the second one plans 1 image per task).
-      const session = async (imagesPerTask: string, prefix: string, setup: boolean) => {
+      const session = async (
+        imagesPerTask: string,
+        prefix: string,
+        setup: boolean,
+        machine: { slots: number; job?: Record<string, unknown> } = { slots: 1 },
+      ) => {
         const stack = await BenchStack.create(redis.url, path.join(dir, 'data'));
         stack.env.VB_SCHEDULER_TICK_MS = '100';
         stack.env.VB_IMAGES_PER_TASK = imagesPerTask;
         try {
           await stack.start('api');
           await stack.start('scheduler');
-          await stack.start('worker', { VB_WORKER_SLOTS: '1' });
+          await stack.start('worker', { VB_WORKER_SLOTS: String(machine.slots) });
           const client = new ApiClient({ baseUrl: stack.apiUrl, apiKey: stack.apiKey });
           if (setup) {
             const [model] = await writeModels(path.join(dir, 'models'), { names: ['shapes-det'] });
@@ -154,7 +159,8 @@ export const schedulerSuite: Suite = {
             const b = {
               type: 'simple-image-processing-v1',
               jobInput: { type: 'staging-batch-input-v1', batchId: 'small' },
-              computeConfiguration: { type: 'compute-configuration-v2', workersPerMachine: 1 },
+              computeConfiguration: { type: 'compute-configuration-v2', workersPerMachine: machine.slots },
+              ...machine.job,
               processingSpecification: {
                 type: 'workflows-processing-specification-v1',
                 workspace: stack.workspace,
@@ -199,6 +205,11 @@ export const schedulerSuite: Suite = {
       const one = await session('256', 'one', true);
       console.error('jobs of 24 images in 24 tasks ...');
       const many = await session('1', 'many', false);
+      // A 24-image job on one machine of 2 slots: before task sizing it was one task on one slot
+      // (maxParallelTasks 1 plans it that way today), now it is split across both slots.
+      console.error('jobs of 24 images on a 2-slot machine: one task vs sized tasks ...');
+      const oneSlotUsed = await session('256', 'slot1', false, { slots: 2, job: { maxParallelTasks: 1 } });
+      const bothSlots = await session('256', 'slot2', false, { slots: 2 });
       const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
       const firsts = one.map((r) => r.firstTaskMs);
       const overhead = (med(many.map((r) => r.totalMs)) - med(one.map((r) => r.totalMs))) / (24 - 1);
@@ -210,6 +221,13 @@ export const schedulerSuite: Suite = {
         job24In24TasksMs: round(med(many.map((r) => r.totalMs)), 0),
         tasksPerJob: { oneTask: one[0].tasks, manyTasks: many[0].tasks },
         overheadPerTaskMs: round(overhead, 1),
+        job24On2SlotsOneTaskMs: round(med(oneSlotUsed.map((r) => r.totalMs)), 0),
+        job24On2SlotsSizedMs: round(med(bothSlots.map((r) => r.totalMs)), 0),
+        job24On2SlotsTasks: { oneTask: oneSlotUsed[0].tasks, sized: bothSlots[0].tasks },
+        job24On2SlotsSpeedup: round(
+          med(oneSlotUsed.map((r) => r.totalMs)) / med(bothSlots.map((r) => r.totalMs)),
+          2,
+        ),
       };
     } finally {
       redis.proc.kill('SIGTERM');
