@@ -491,17 +491,21 @@ export class JobsRepo {
     };
   }
 
-  /** An attempt starts; `task-done` means an earlier attempt already finished the task. */
-  async taskStart(a: TaskAttempt, note: string): Promise<Moved> {
-    const { fence, lockKey, token } = this.attemptArgs(a);
-    const status: TaskRecord = {
-      taskId: a.taskId,
+  private runningStatus(taskId: string, progress: number, note: string): TaskRecord {
+    return {
+      taskId,
       state: 'running',
       notification: note,
       statusType: 'info',
-      progress: 0,
+      progress,
       eventTimestamp: iso(this.clock.now()),
     };
+  }
+
+  /** An attempt starts; `task-done` means an earlier attempt already finished the task. */
+  async taskStart(a: TaskAttempt, note: string): Promise<Moved> {
+    const { fence, lockKey, token } = this.attemptArgs(a);
+    const status = this.runningStatus(a.taskId, 0, note);
     const r = await this.run(
       'taskStart',
       a.workspace,
@@ -515,14 +519,7 @@ export class JobsRepo {
 
   async taskProgress(a: TaskAttempt, progress: number, note: string): Promise<Moved> {
     const { fence, lockKey, token } = this.attemptArgs(a);
-    const status: TaskRecord = {
-      taskId: a.taskId,
-      state: 'running',
-      notification: note,
-      statusType: 'info',
-      progress,
-      eventTimestamp: iso(this.clock.now()),
-    };
+    const status = this.runningStatus(a.taskId, progress, note);
     const r = await this.run(
       'taskProgress',
       a.workspace,

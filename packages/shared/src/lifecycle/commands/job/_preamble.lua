@@ -33,6 +33,18 @@ local function read_job()
   return v[1], v[2], v[3], nil
 end
 
+-- The fences of the scheduler's moves on a running job: the leader token, the epoch, the state.
+-- Returns the job's current stage, or nil and the refusal.
+local function fence_running()
+  local refused = fence_leader()
+  if refused then return nil, refused end
+  local state, _, cur
+  state, _, cur, refused = read_job()
+  if refused then return nil, refused end
+  if state ~= 'running' then return nil, 'job-not-running' end
+  return cur, nil
+end
+
 local function emit(kind, payload)
   redis.call('XADD', K.events, 'MAXLEN', '~', ARGV[6], '*', 'type', kind, 'data', cjson.encode(payload))
 end

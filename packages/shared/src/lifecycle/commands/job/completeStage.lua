@@ -3,12 +3,8 @@
 -- step stays small and the driver converges from whatever it finds after a crash.
 -- ARGV[7] stage id.
 -- Returns {'ok', 'succeeded'|'failed', done, failed, filesOk, filesFailed} or {'incomplete', done, failed}.
-local refused = fence_leader()
+local cur, refused = fence_running()
 if refused then return { refused } end
-local state, epoch, cur
-state, epoch, cur, refused = read_job()
-if refused then return { refused } end
-if state ~= 'running' then return { 'job-not-running' } end
 local stageId = ARGV[7]
 if cur ~= stageId then return { 'stage-mismatch' } end
 local st = get_stage(stageId)

@@ -1,12 +1,8 @@
 -- A stage's tasks are all on its queue: planning → running.
 -- ARGV[7] stage id, ARGV[8] tasksNumber, ARGV[9] notification (JSON), ARGV[10] stage fields to
 -- merge (JSON object, e.g. imagesPerTask).
-local refused = fence_leader()
+local cur, refused = fence_running()
 if refused then return { refused } end
-local state, epoch, cur
-state, epoch, cur, refused = read_job()
-if refused then return { refused } end
-if state ~= 'running' then return { 'job-not-running' } end
 if cur ~= ARGV[7] then return { 'stage-mismatch' } end
 local st = get_stage(ARGV[7])
 if not st or st.state ~= 'planning' then return { 'bad-move' } end
