@@ -19,7 +19,7 @@ import {
 import { type Clock, iso } from '@visionbatch/shared/time';
 import type { FaultPoints } from './fault-points.ts';
 import type { JobQueues } from './job-queues.ts';
-import { imagesPerTask } from './task-sizing.ts';
+import { imagesPerTask } from '@visionbatch/shared/task-sizing';
 import type { FrameRange } from './video-segments.ts';
 
 /** Result files packed into one export archive (bounds archive size). */
