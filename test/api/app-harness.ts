@@ -14,8 +14,8 @@ import type { Clock } from '@visionbatch/shared/time';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { buildApp } from '../../services/api/src/app.ts';
-import { JobEventHub } from '../../services/api/src/events/event-hub.ts';
 import type { ApiDeps } from '../../services/api/src/deps.ts';
+import { JobEventHub } from '../../services/api/src/events/event-hub.ts';
 import { validateWorkflowDefinition } from '../../services/api/src/workflow-validation.ts';
 
 /** A settable clock, so expiry can be tested without waiting. */

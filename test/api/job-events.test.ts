@@ -184,7 +184,7 @@ describe('GET /batch-processing/v1/external/{ws}/jobs/{jobId}/events', () => {
       },
       { timeoutMs: 5000, intervalMs: 50 },
     );
-    expect((await refused.json()).code).toBe('VB_ERR_TOO_MANY_STREAMS');
+    expect(((await refused.json()) as { code: string }).code).toBe('VB_ERR_TOO_MANY_STREAMS');
     // twelve followers, no new Redis connection
     expect(await clientsOnDb(h.redis)).toBe(before);
     ac.abort();

@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaultPoints } from '../../services/scheduler/src/fault-points.ts';
 import { JobQueues } from '../../services/scheduler/src/job-queues.ts';
 import { Planner } from '../../services/scheduler/src/planner.ts';
-import { videoSegments } from '../../services/scheduler/src/video-segments.ts';
+import { probeVideo, videoSampleRange, videoSegments } from '../../services/scheduler/src/video-segments.ts';
 import { flushRedisTestDb, redisTestUrl, useTempDir } from '../support/helpers.ts';
 import { holdLeader, TEST_LEADER } from '../support/job-fixtures.ts';
 
@@ -80,6 +80,7 @@ describe('video job planning uses stored probes', () => {
     await batches.putFile(WS, BATCH, '', 'uploaded.mp4', { contentType: 'videos', size: info.size });
     queues = new JobQueues(redis);
     const logger = createLogger('test', 'silent');
+    const videoDeps = { store, batches, logger, frames, segmentSeconds: config.limits.videoSegmentSeconds };
     planner = new Planner({
       config,
       jobs,
@@ -90,13 +91,9 @@ describe('video job planning uses stored probes', () => {
       faults: new FaultPoints([]),
       leaderToken: () => TEST_LEADER,
       machinesFor: async () => 1,
-      segments: (ws, input, name) =>
-        videoSegments(
-          { store, batches, logger, frames, segmentSeconds: config.limits.videoSegmentSeconds },
-          ws,
-          input,
-          name,
-        ),
+      segments: (ws, input, name) => videoSegments(videoDeps, ws, input, name),
+      videoSample: (ws, input, name, seconds) => videoSampleRange(videoDeps, ws, input, name, seconds),
+      probeVideo: (ws, input, name) => probeVideo(videoDeps, ws, input, name),
     });
   });
   afterAll(async () => {

@@ -1,5 +1,5 @@
 import { createParser } from 'eventsource-parser';
-import { ApiError, type ApiClient, ConnectionError, seg } from './api-client.ts';
+import { type ApiClient, ApiError, ConnectionError, seg } from './api-client.ts';
 
 /** One Server-Sent Event of a job's event stream (`GET BP/jobs/{id}/events`). */
 export interface JobEvent {

@@ -67,6 +67,8 @@ export interface JobSample {
   videoSeconds: number | null;
   /** videos whose probe (frame count, frame rate) planning stores, for the estimate to count frames */
   probe: string[];
+  /** `maxParallelTasks` of the job estimated (the sample job runs on one machine whatever it says) */
+  maxParallelTasks: number | null;
 }
 
 /** What a job runs, fixed at creation: later registry edits never change a running or restarted job. */
@@ -295,7 +297,10 @@ export class JobsRepo {
 
   /** Stores a new job and its snapshot; if the id exists, says whether the stored definition is the same. */
   async create(
-    rec: Omit<JobRecord, 'isTerminal' | 'error' | 'epoch' | 'endedAt' | 'logsDropped' | 'state' | 'sample'> & {
+    rec: Omit<
+      JobRecord,
+      'isTerminal' | 'error' | 'epoch' | 'endedAt' | 'logsDropped' | 'state' | 'sample'
+    > & {
       sample?: JobSample | null;
     },
     snapshot: JobSnapshot,

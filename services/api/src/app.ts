@@ -8,6 +8,7 @@ import { httpErrorOptions, registerErrorHandler } from './error-handler.ts';
 import { batchProcessingRoutes } from './routes/batch-processing.ts';
 import { dataStagingRoutes } from './routes/data-staging.ts';
 import { healthRoutes } from './routes/health.ts';
+import { jobEstimateRoutes } from './routes/job-estimate.ts';
 import { jobEventRoutes } from './routes/job-events.ts';
 import { registryRoutes } from './routes/registry.ts';
 import { rootRoutes } from './routes/root.ts';
@@ -93,6 +94,7 @@ export async function buildApp(
   dataStagingRoutes(app, deps);
   batchProcessingRoutes(app, deps);
   jobEventRoutes(app, deps);
+  jobEstimateRoutes(app, deps);
   registryRoutes(app, deps, validateWorkflow);
   signedRoutes(app, deps);
   webhookSecretRoutes(app, deps);

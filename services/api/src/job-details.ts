@@ -8,7 +8,10 @@ import type { ApiDeps } from './deps.ts';
  * it ignores: `computeUsage` (machine time billed and its credits), `progress` (0..1) and
  * `estimatedCompletion` (ISO time, or null while unknown).
  */
-export async function jobMetadata(deps: Pick<ApiDeps, 'jobs' | 'redis' | 'clock' | 'config'>, rec: JobRecord) {
+export async function jobMetadata(
+  deps: Pick<ApiDeps, 'jobs' | 'redis' | 'clock' | 'config'>,
+  rec: JobRecord,
+) {
   const credits = deps.config.scheduler.creditsPerHour;
   const [m, facts] = await Promise.all([
     deps.jobs.meter(rec.workspace, rec.jobId),

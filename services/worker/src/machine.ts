@@ -1,10 +1,17 @@
 import os from 'node:os';
 import type { Config } from '@visionbatch/shared/config';
+import {
+  MACHINE_STARTED_LOG,
+  type MachineStartedPayload,
+  TASK_TIMING_LOG,
+  type TaskTimingPayload,
+} from '@visionbatch/shared/estimate/measure';
 import type { LeaseReply, SchedulerClient } from '@visionbatch/shared/grpc';
 import type { JobsRepo, OutputListing, TaskAttempt } from '@visionbatch/shared/jobs-repo';
 import type { Logger } from '@visionbatch/shared/logger';
 import { QUEUE_PREFIX, taskLockKey } from '@visionbatch/shared/queues';
 import type { JobContext, Task, TaskOutcome } from '@visionbatch/shared/tasks';
+import type { JobLog } from '@visionbatch/shared/wire/batch-processing';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { WorkerMetrics } from './metrics.ts';
@@ -134,6 +141,24 @@ export class Machine {
       pool = r.runner;
       metrics.modelLoad.observe(r.modelLoadMs / 1000);
       log.info({ slots, intraOpNumThreads, modelLoadMs: r.modelLoadMs }, 'lease started');
+      // A cost estimate separates this fixed start-up from the per-file cost.
+      if (context.estimate) {
+        const payload: MachineStartedPayload = {
+          machine: config.worker.id,
+          slots,
+          modelLoadMs: r.modelLoadMs,
+        };
+        await this.d.jobs
+          .log(context.workspace, context.jobId, {
+            processingStageId: null,
+            taskId: null,
+            severity: 'info',
+            reportingModule: 'worker',
+            logType: MACHINE_STARTED_LOG,
+            payload: payload as unknown as Record<string, unknown>,
+          })
+          .catch((err) => log.warn({ err: (err as Error).message }, 'could not log the start-up'));
+      }
     } catch (err) {
       initError = (err as Error).message;
       log.error({ err: initError }, "slots could not start; the job's tasks fail with this reason");
@@ -258,7 +283,7 @@ export class Machine {
         void jobs.taskProgress(attempt, total ? done / total : 0, `${done}/${total} files`).catch(() => {});
       });
       const files = { ok: outcome.processed, failed: outcome.failures.length };
-      const logs = outcome.failures.slice(0, 1000).map((f) => ({
+      const logs: Array<Omit<JobLog, 'createdAt'>> = outcome.failures.slice(0, 1000).map((f) => ({
         processingStageId: task.stage,
         taskId: task.taskId,
         severity: 'error' as const,
@@ -274,7 +299,7 @@ export class Machine {
           severity: 'error',
           reportingModule: 'worker',
           logType: 'task-failed',
-          payload: { reason: 'failure-threshold-exceeded', ...files } as never,
+          payload: { reason: 'failure-threshold-exceeded', ...files },
         });
         await fenced(
           jobs.taskFinish(attempt, {
@@ -287,6 +312,21 @@ export class Machine {
         this.countFiles(task, files);
         metrics.tasks.inc({ stage: task.stage, outcome: 'failed' });
         throw new UnrecoverableError(why);
+      }
+      if (context.estimate && task.kind !== 'export' && outcome.timing) {
+        const payload: TaskTimingPayload = {
+          stage: task.stage,
+          ...outcome.timing,
+          taskMs: Number(process.hrtime.bigint() - t0) / 1e6,
+        };
+        logs.push({
+          processingStageId: task.stage,
+          taskId: task.taskId,
+          severity: 'info',
+          reportingModule: 'worker',
+          logType: TASK_TIMING_LOG,
+          payload: payload as unknown as Record<string, unknown>,
+        });
       }
       await fenced(
         jobs.taskFinish(attempt, {

@@ -64,8 +64,8 @@ export class JobEventHub {
   follow(key: string, afterId: string, deliver: (entries: StreamEntry[]) => void): Subscription {
     if (this.closed) throw new Error('event hub closed');
     const f: Follower = { cursor: afterId, deliver };
-    let set = this.followers.get(key);
-    if (!set) this.followers.set(key, (set = new Set()));
+    const set = this.followers.get(key) ?? new Set<Follower>();
+    this.followers.set(key, set);
     set.add(f);
     this.ensureLoop();
     return {

@@ -12,8 +12,8 @@ import {
 } from '@visionbatch/shared/wire/batch-processing';
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps.ts';
-import { jobMetadata } from '../job-details.ts';
 import { offsetPageToken, optString, pageSizeOf, taskPageToken } from '../http-params.ts';
+import { jobMetadata } from '../job-details.ts';
 import { compileForApi, registeredModels } from '../workflow-compile.ts';
 
 type JobParams = { workspace: string; jobId: string };

@@ -25,7 +25,10 @@ function lastEventIdOf(req: FastifyRequest<{ Querystring: Record<string, unknown
   const v = typeof header === 'string' && header !== '' ? header : req.query.lastEventId;
   if (v === undefined || v === '') return null;
   if (typeof v !== 'string' || !STREAM_ID_RE.test(v))
-    throw Errors.validation('Last-Event-ID', 'must be the id of an event of this stream, such as 1712345678901-0');
+    throw Errors.validation(
+      'Last-Event-ID',
+      'must be the id of an event of this stream, such as 1712345678901-0',
+    );
   return v;
 }
 
