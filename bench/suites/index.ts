@@ -4,6 +4,7 @@ export interface Suite {
   run(): Promise<Record<string, unknown>>;
 }
 
+import { estimateSuite } from './estimate.ts';
 import { ingestSuite } from './ingest.ts';
 import { modelsSuite } from './models.ts';
 import { schedulerSuite } from './scheduler.ts';
@@ -14,4 +15,5 @@ export const SUITES: Record<string, Suite> = {
   worker: workerSuite,
   ingest: ingestSuite,
   scheduler: schedulerSuite,
+  estimate: estimateSuite,
 };
