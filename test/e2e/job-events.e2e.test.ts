@@ -5,7 +5,10 @@
  * `estimatedCompletion` appears once tasks finish. A cost estimate of the same batch runs as a job
  * of its own, billed, and answers a prediction with its sample and spread.
  */
+import { execFile } from 'node:child_process';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { type JobEvent, readJobEvents } from '@visionbatch/cli';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { flushRedisTestDb, redisTestUrl, useTempDir } from '../support/helpers.ts';
@@ -15,6 +18,7 @@ import {
   createJob,
   getJob,
   registerSlowModel,
+  SLOW_WORKFLOW_ID,
   slowJobBody,
   stageImages,
   startStack,
@@ -42,6 +46,8 @@ async function read(
   }
   return { events, endedByServer: true };
 }
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 describe('job events, progress and estimates (real processes)', () => {
   let stack: Stack;
@@ -153,4 +159,50 @@ describe('job events, progress and estimates (real processes)', () => {
     expect(r.status).toBe(400);
     expect(r.json).toMatchObject({ code: 'VB_ERR_VALIDATION', field: 'jobInput.batchId' });
   });
+
+  it('follows, shows and estimates jobs from the CLI', async () => {
+    const cli = async (...args: string[]) =>
+      promisify(execFile)(
+        process.execPath,
+        ['--import', 'tsx', path.join(ROOT, 'packages/cli/src/main.ts'), ...args],
+        {
+          cwd: ROOT,
+          env: { ...process.env, VB_API_URL: stack.apiUrl, VB_API_KEY: stack.apiKey },
+        },
+      );
+    const watched = await cli('batch-processing', 'watch', '-j', 'ev-1', '--jsonl');
+    const lines = watched.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines.at(-1)).toMatchObject({ event: 'terminal', data: { state: 'succeeded' } });
+    expect(lines.filter((l) => l.event === 'state').map((l) => l.data.state)).toEqual([
+      'queued',
+      'running',
+      'succeeded',
+    ]);
+    const details = await cli('batch-processing', 'show-job-details', '-j', 'ev-1');
+    expect(details.stdout).toMatch(/^Progress: +100\.0%, ended \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ$/m);
+    const est = await cli(
+      'batch-processing',
+      'estimate',
+      '-b',
+      'ev-in',
+      '-w',
+      SLOW_WORKFLOW_ID,
+      '--machine-type',
+      'cpu',
+      '--workers-per-machine',
+      '1',
+      '--machines',
+      '2',
+      '--json',
+    );
+    expect(JSON.parse(est.stdout)).toMatchObject({
+      status: 'done',
+      machines: 2,
+      unit: 'image',
+      batch: { files: 24 },
+    });
+  }, 240_000);
 });

@@ -2,7 +2,9 @@
  * Planning a video job reads the probe stored with each video's record instead of downloading the
  * video: a video probed at ingest is split without its object ever being read (here it has no
  * object at all), and a video staged without a probe (a signed-URL upload) is downloaded and
- * probed once, by the first job that plans it, and its probe kept for every later job.
+ * probed once, by the first job that plans it, and its probe kept for every later job. A cost
+ * estimate's sample job plans one task over the first seconds of its sample video and probes the
+ * videos it lists.
  */
 import { execFile } from 'node:child_process';
 import { createReadStream } from 'node:fs';
