@@ -15,13 +15,15 @@ const resultsDir = path.join(here, 'results');
 const jsonPath = path.join(resultsDir, 'latest.json');
 const mdPath = path.join(resultsDir, 'latest.md');
 
+const renderOnly = process.argv.includes('--render-only');
 const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = wanted.filter((w) => !(w in SUITES));
 if (unknown.length) {
   console.error(`unknown suite(s): ${unknown.join(', ')}; known: ${Object.keys(SUITES).join(', ')}`);
   process.exit(2);
 }
-const names = wanted.length ? wanted : Object.keys(SUITES);
+// --render-only: rewrite latest.md from latest.json without running anything
+const names = renderOnly ? [] : wanted.length ? wanted : Object.keys(SUITES);
 
 fs.mkdirSync(resultsDir, { recursive: true });
 const all: Record<string, unknown> = fs.existsSync(jsonPath)

@@ -5,6 +5,7 @@ export interface Suite {
 }
 
 import { controlPlaneSuite } from './control-plane.ts';
+import { estimateSuite } from './estimate.ts';
 import { ingestSuite } from './ingest.ts';
 import { modelsSuite } from './models.ts';
 import { schedulerSuite } from './scheduler.ts';
@@ -16,4 +17,5 @@ export const SUITES: Record<string, Suite> = {
   ingest: ingestSuite,
   scheduler: schedulerSuite,
   'control-plane': controlPlaneSuite,
+  estimate: estimateSuite,
 };

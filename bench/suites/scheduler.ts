@@ -82,6 +82,8 @@ async function planMillion(redisUrl: string): Promise<Record<string, number>> {
     leaderToken: () => 'bench-leader',
     machinesFor: async () => config.autoscaler.pools.cpu.max,
     segments: async () => [null],
+    videoSample: async () => null,
+    probeVideo: async () => true,
   });
   global.gc?.();
   const rssBefore = process.memoryUsage().rss;

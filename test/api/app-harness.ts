@@ -15,6 +15,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { buildApp } from '../../services/api/src/app.ts';
 import type { ApiDeps } from '../../services/api/src/deps.ts';
+import { JobEventHub } from '../../services/api/src/events/event-hub.ts';
 import { validateWorkflowDefinition } from '../../services/api/src/workflow-validation.ts';
 
 /** A settable clock, so expiry can be tested without waiting. */
@@ -55,6 +56,9 @@ export async function startApiHarness(opts: {
     ...opts.env,
   });
   const redis = createRedis(opts.redisUrl);
+  const eventsRedis = createRedis(opts.redisUrl);
+  const logger = opts.logger ?? createLogger('api-test', 'silent');
+  const events = new JobEventHub(eventsRedis, logger);
   const store = await createObjectStore(opts.store);
   const clock = new TestClock();
   const shardsEnqueued: AppHarness['shardsEnqueued'] = [];
@@ -69,9 +73,10 @@ export async function startApiHarness(opts: {
       SubmitJob: async () => ({ ok: true, message: '' }),
     },
     clock,
-    logger: opts.logger ?? createLogger('api-test', 'silent'),
+    logger,
     metrics: createMetricsRegistry('api-test'),
     urlSecret: 'test-secret',
+    events,
     enqueueShard: async (workspace, batchId, shardId) => {
       shardsEnqueued.push({ workspace, batchId, shardId });
     },
@@ -88,6 +93,8 @@ export async function startApiHarness(opts: {
     shardsEnqueued,
     close: async () => {
       await app.close();
+      await events.close();
+      eventsRedis.disconnect();
       redis.disconnect();
     },
   };

@@ -113,6 +113,8 @@ export async function startHarness(
       leaderToken: token,
       machinesFor: async () => 1,
       segments: async () => [null],
+      videoSample: async () => null,
+      probeVideo: async () => true,
       addChunk: opts.addChunk,
     });
   const planner = plannerWithToken(() => leader.token);

@@ -310,7 +310,9 @@ describe.each<[StoreKind, number]>([
   let known: { signedPut: string; signedGet: string };
   beforeAll(async () => {
     await flushRedisTestDb();
-    api = await startListeningApi(kind);
+    // The routes that hold a request open are bounded by their settings: an event stream of a running
+    // job ends at its maximum life, an estimate answers 202 once its wait is over.
+    api = await startListeningApi(kind, { VB_EVENTS_MAX_DURATION_S: '0.5', VB_ESTIMATE_WAIT_S: '0.5' });
     const form = multipart([{ name: 'a.jpg', filename: 'a.jpg', data: jpeg() }]);
     const up = await send(api, {
       method: 'POST',

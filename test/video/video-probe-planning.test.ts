@@ -2,7 +2,9 @@
  * Planning a video job reads the probe stored with each video's record instead of downloading the
  * video: a video probed at ingest is split without its object ever being read (here it has no
  * object at all), and a video staged without a probe (a signed-URL upload) is downloaded and
- * probed once, by the first job that plans it, and its probe kept for every later job.
+ * probed once, by the first job that plans it, and its probe kept for every later job. A cost
+ * estimate's sample job plans one task over the first seconds of its sample video and probes the
+ * videos it lists.
  */
 import { execFile } from 'node:child_process';
 import { createReadStream } from 'node:fs';
@@ -12,7 +14,7 @@ import { FfmpegFrameSource } from '@visionbatch/engine/video/frame-source';
 import { detectionWorkflow } from '@visionbatch/models';
 import { BatchesRepo } from '@visionbatch/shared/batches-repo';
 import { loadConfig } from '@visionbatch/shared/config';
-import { definitionHash, type JobRecord, JobsRepo } from '@visionbatch/shared/jobs-repo';
+import { definitionHash, type JobRecord, type JobSample, JobsRepo } from '@visionbatch/shared/jobs-repo';
 import { createLogger } from '@visionbatch/shared/logger';
 import { createObjectStore, type ObjectStore } from '@visionbatch/shared/object-store/index';
 import { createRedis } from '@visionbatch/shared/redis';
@@ -23,7 +25,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FaultPoints } from '../../services/scheduler/src/fault-points.ts';
 import { JobQueues } from '../../services/scheduler/src/job-queues.ts';
 import { Planner } from '../../services/scheduler/src/planner.ts';
-import { videoSegments } from '../../services/scheduler/src/video-segments.ts';
+import { probeVideo, videoSampleRange, videoSegments } from '../../services/scheduler/src/video-segments.ts';
 import { flushRedisTestDb, redisTestUrl, useTempDir } from '../support/helpers.ts';
 import { holdLeader, TEST_LEADER } from '../support/job-fixtures.ts';
 
@@ -38,6 +40,7 @@ describe('video job planning uses stored probes', () => {
   let batches: BatchesRepo;
   const reads: string[] = [];
   let probes = 0;
+  let fsStoreCopy: (from: string, to: string) => Promise<void>;
 
   beforeAll(async () => {
     await flushRedisTestDb();
@@ -77,9 +80,16 @@ describe('video job planning uses stored probes', () => {
       ...['-c:v', 'libx264', '-pix_fmt', 'yuv420p', clip],
     ]);
     const info = await fsStore.put(`ws/${WS}/batches/${BATCH}/_/uploaded.mp4`, createReadStream(clip));
+    fsStoreCopy = async (from, to) => {
+      await fsStore.put(
+        `ws/${WS}/batches/${BATCH}/_/${to}`,
+        await fsStore.get(`ws/${WS}/batches/${BATCH}/_/${from}`),
+      );
+    };
     await batches.putFile(WS, BATCH, '', 'uploaded.mp4', { contentType: 'videos', size: info.size });
     queues = new JobQueues(redis);
     const logger = createLogger('test', 'silent');
+    const videoDeps = { store, batches, logger, frames, segmentSeconds: config.limits.videoSegmentSeconds };
     planner = new Planner({
       config,
       jobs,
@@ -90,13 +100,9 @@ describe('video job planning uses stored probes', () => {
       faults: new FaultPoints([]),
       leaderToken: () => TEST_LEADER,
       machinesFor: async () => 1,
-      segments: (ws, input, name) =>
-        videoSegments(
-          { store, batches, logger, frames, segmentSeconds: config.limits.videoSegmentSeconds },
-          ws,
-          input,
-          name,
-        ),
+      segments: (ws, input, name) => videoSegments(videoDeps, ws, input, name),
+      videoSample: (ws, input, name, seconds) => videoSampleRange(videoDeps, ws, input, name, seconds),
+      probeVideo: (ws, input, name) => probeVideo(videoDeps, ws, input, name),
     });
   });
   afterAll(async () => {
@@ -104,7 +110,7 @@ describe('video job planning uses stored probes', () => {
     redis?.disconnect();
   });
 
-  async function plan(jobId: string): Promise<number> {
+  async function plan(jobId: string, sample?: JobSample): Promise<number> {
     const def: WorkflowProcessingJob = {
       type: 'simple-video-processing-v1',
       jobInput: { type: 'staging-batch-input-v1', batchId: BATCH },
@@ -130,6 +136,7 @@ describe('video job planning uses stored probes', () => {
         createdAt: now,
         lastUpdate: now,
         deadlineAt: null,
+        sample,
       },
       { workflow: detectionWorkflow('shapes-det/1'), models: {} },
     );
@@ -153,5 +160,24 @@ describe('video job planning uses stored probes', () => {
     expect(await plan('second')).toBe(5);
     expect(reads).toHaveLength(1);
     expect(probes).toBe(1);
+  });
+
+  it("plans an estimate's sample: its video's first seconds in one task, and probes the videos it lists", async () => {
+    // a video uploaded without a probe that the sample does not run, but lists for probing
+    await batches.putFile(WS, BATCH, '', 'other.mp4', { contentType: 'videos', size: 1 });
+    await fsStoreCopy('uploaded.mp4', 'other.mp4');
+    expect(await batches.getVideoProbe(WS, BATCH, '', 'other.mp4')).toBeNull();
+    const n = await plan('est-1', {
+      files: ['uploaded.mp4'],
+      videoSeconds: 0.5,
+      probe: ['uploaded.mp4', 'other.mp4'],
+      maxParallelTasks: null,
+    });
+    expect(n).toBe(1);
+    const queued = await queues.get(WS, 'est-1', 0).getJobs(['waiting', 'prioritized', 'delayed']);
+    expect(queued.map((j) => j.data.input)).toEqual([
+      { batchId: BATCH, part: '', files: ['uploaded.mp4'], range: { start: 0, end: 5 } },
+    ]);
+    expect((await batches.getVideoProbe(WS, BATCH, '', 'other.mp4'))?.frameCount).toBe(20);
   });
 });

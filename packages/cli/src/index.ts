@@ -2,9 +2,11 @@
 export { ApiClient, ApiError, ConnectionError } from './api-client.ts';
 export { getBatch, getCount, listBatchContent, listBatches, showBatchDetails } from './batch-listing.ts';
 export { CliError } from './cli-error.ts';
+export { estimateJob, renderEstimate } from './estimate.ts';
 export { exportBatch } from './export-batch.ts';
 export { clientFor, defaultApiKey, defaultApiUrl } from './global-options.ts';
 export { buildImageJobBody, buildRestartBody, buildVideoJobBody, generateJobId } from './job-body.ts';
+export { followJobEvents, type JobEvent, readJobEvents } from './job-events.ts';
 export { waitForJob } from './job-wait.ts';
 export { getJob, getStages, jobStageReports, showJobDetails, triggerJob } from './jobs.ts';
 export { runCli } from './program.ts';

@@ -1,30 +1,67 @@
 import type { ApiClient } from './api-client.ts';
 import { CliError } from './cli-error.ts';
-import { notificationText } from './format.ts';
+import { notificationText, shortTime } from './format.ts';
+import { followJobEvents, type JobEvent } from './job-events.ts';
 import { jobFileSummary, summaryLines } from './job-summary.ts';
 import { getJob, getStages, getTasks, type JobMetadata, type StageReport, stageReport } from './jobs.ts';
 import { createProgress, type Progress, type ProgressOptions } from './progress.ts';
 
 /** Options of {@link waitForJob}. */
 export interface WaitOptions {
-  /** Pause between polls. @default 1000 */
+  /** Pause between polls when the server has no event stream. @default 1000 */
   intervalMs?: number;
   /** Give up after this long (0 = never). @default 0 */
   timeoutMs?: number;
   progress?: ProgressOptions;
   log?: (line: string) => void;
+  /** Follow the job's event stream (polling when the server has none). @default true */
+  events?: boolean;
+  /** Every event of the stream, as it comes (`watch --jsonl` prints them). */
+  onEvent?: (e: JobEvent) => void;
 }
 
-const statusText = (r: StageReport) =>
-  `tasks | ${r.running} running${r.failed ? `, ${r.failed} failed` : ''} | ${Math.round(r.progress * 100)}%`;
+/** With the event stream: events closer together than this make one refresh. */
+const COALESCE_MS = 200;
+/** With the event stream: a refresh at least this often, whatever the events. */
+const EVENT_SAFETY_MS = 5000;
+
+const statusText = (r: StageReport, job: JobMetadata) =>
+  `tasks | ${r.running} running${r.failed ? `, ${r.failed} failed` : ''} | ${Math.round(r.progress * 100)}%` +
+  (job.estimatedCompletion ? ` | ETA ${shortTime(job.estimatedCompletion)}` : '');
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A wake-up call: `wait` resolves at the next `fire` (or after `ms`). */
+function wakeUp() {
+  let fire: () => void = () => {};
+  let pending = false;
+  return {
+    fire() {
+      pending = true;
+      fire();
+    },
+    async wait(ms: number) {
+      if (!pending)
+        await new Promise<void>((resolve) => {
+          const t = setTimeout(resolve, ms);
+          fire = () => {
+            clearTimeout(t);
+            resolve();
+          };
+        });
+      pending = false;
+      fire = () => {};
+    },
+  };
+}
+
 /**
- * Follows a job until `isTerminal` (spec §5.5): polls `GET BP/jobs/{id}` and, for the progress bar,
- * the latest stage and its tasks. One bar per stage (its tasks as units). Ends with a summary of the
- * failed files by reason and the workflow's warnings. Returns the terminal job; success is
- * `error === false`.
+ * Follows a job until `isTerminal` (spec §5.5) and shows one progress bar per stage (its tasks as
+ * units), read from `GET BP/jobs/{id}`, the latest stage and its tasks. The job's event stream
+ * (`GET BP/jobs/{id}/events`) says when to read them again, so nothing is read while nothing
+ * happens and the end is seen at once; without a stream (an older server, Roboflow's API, or one
+ * that fails) the job is polled every `intervalMs`. Ends with a summary of the failed files by
+ * reason and the workflow's warnings. Returns the terminal job; success is `error === false`.
  */
 export async function waitForJob(
   client: ApiClient,
@@ -40,6 +77,25 @@ export async function waitForJob(
     bar?.stop();
     bar = null;
   };
+  const wake = wakeUp();
+  const stream = new AbortController();
+  let streaming = o.events !== false;
+  if (streaming)
+    followJobEvents(
+      client,
+      jobId,
+      (e) => {
+        o.onEvent?.(e);
+        wake.fire();
+      },
+      { signal: stream.signal },
+    ).then(
+      () => wake.fire(),
+      () => {
+        streaming = false;
+        wake.fire();
+      },
+    );
   try {
     for (;;) {
       const job = await getJob(client, jobId);
@@ -59,7 +115,7 @@ export async function waitForJob(
             );
             (bar as Progress).update(pr.succeeded + pr.failed, {
               total: pr.tasksNumber,
-              status: statusText(pr),
+              status: statusText(pr, job),
             });
           }
           finishBar();
@@ -70,7 +126,7 @@ export async function waitForJob(
           bar = createProgress(label, r.tasksNumber, o.progress);
         }
         const done = r.succeeded + r.failed;
-        (bar as Progress | null)?.update(done, { total: r.tasksNumber, status: statusText(r) });
+        (bar as Progress | null)?.update(done, { total: r.tasksNumber, status: statusText(r, job) });
       }
       if (job.isTerminal) {
         finishBar();
@@ -82,9 +138,13 @@ export async function waitForJob(
         return job;
       }
       if (Date.now() > deadline) throw new CliError(`job ${jobId} still running after ${o.timeoutMs} ms`);
-      await sleep(interval);
+      if (streaming) {
+        await wake.wait(Math.min(EVENT_SAFETY_MS, Math.max(0, deadline - Date.now())));
+        await sleep(COALESCE_MS);
+      } else await sleep(interval);
     }
   } finally {
+    stream.abort();
     finishBar();
   }
 }

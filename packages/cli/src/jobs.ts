@@ -20,6 +20,10 @@ export interface JobMetadata {
   restartParametersOverride?: Record<string, unknown>[];
   /** machine time billed to the job (a visionbatch extension) */
   computeUsage?: { cpuSeconds: number; gpuSeconds: number; credits: number };
+  /** 0..1 over the job's stages (a visionbatch extension) */
+  progress?: number;
+  /** ISO time the job should end, or ended; null while unknown (a visionbatch extension) */
+  estimatedCompletion?: string | null;
 }
 
 type Print = (line: string) => void;
@@ -147,6 +151,14 @@ export function renderJobDetails(job: JobMetadata, reports: readonly StageReport
   }
   const last = notificationText(job.lastNotification);
   if (last) lines.push(`Last status:   ${last}`);
+  if (typeof job.progress === 'number') {
+    const eta = job.estimatedCompletion
+      ? `, ${job.isTerminal ? 'ended' : 'estimated completion'} ${shortTime(job.estimatedCompletion)}`
+      : job.isTerminal
+        ? ''
+        : ', completion not estimated yet';
+    lines.push(`Progress:      ${pct(job.progress)}${eta}`);
+  }
   const usage = job.computeUsage;
   if (usage)
     lines.push(

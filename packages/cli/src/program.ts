@@ -3,6 +3,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import type { ApiClient } from './api-client.ts';
 import { listBatchContent, listBatches, listIngestDetails, showBatchDetails } from './batch-listing.ts';
 import { CliError } from './cli-error.ts';
+import { batchHoldsVideos, estimateJob, renderEstimate } from './estimate.ts';
 import { exportBatch } from './export-batch.ts';
 import { clientFor, type GlobalOptions } from './global-options.ts';
 import {
@@ -13,6 +14,7 @@ import {
   type ImageJobOptions,
   type VideoJobOptions,
 } from './job-body.ts';
+import type { JobEvent } from './job-events.ts';
 import { waitForJob } from './job-wait.ts';
 import { abortJob, fetchLogs, listJobs, restartJob, showJobDetails, triggerJob } from './jobs.ts';
 import { recordSink } from './jsonl.ts';
@@ -112,8 +114,8 @@ async function readWorkflowParams(file: string | undefined): Promise<Record<stri
   return v as Record<string, unknown>;
 }
 
-/** Options shared by the two process-*-with-workflow commands. */
-function workflowJobOptions(cmd: Command): Command {
+/** Options of a job's definition, shared by the two process-*-with-workflow commands and `estimate`. */
+function jobDefinitionOptions(cmd: Command): Command {
   return cmd
     .requiredOption('-b, --batch-id <id>', 'input batch')
     .requiredOption('-w, --workflow-id <id>', 'workflow to run (see `visionbatch workflows put`)')
@@ -134,14 +136,55 @@ function workflowJobOptions(cmd: Command): Command {
     .option('--max-runtime-seconds <n>', MAX_RUNTIME_HELP, int(1))
     .option('--max-parallel-tasks <n>', 'cap on concurrently running tasks', int(1))
     .addOption(new Option('--aggregation-format <format>', 'results file format').choices(['csv', 'jsonl']))
-    .option('-j, --job-id <id>', 'job id (default: job- + 12 random characters)')
     .option('--notifications-url <url>', 'job webhook URL')
     .addOption(
       new Option('--inference-backend <backend>', 'alias -ib').choices(['old-inference', 'inference-models']),
-    )
+    );
+}
+
+/** Options of the image job's definition (process-images-with-workflow and `estimate`). */
+function imageDefinitionOptions(cmd: Command): Command {
+  return cmd
+    .option('--images-metadata-part-name <part>', 'part with per-image metadata JSON (alias -imp)')
+    .option('--max-image-failure-rate <rate>', 'fraction 0..1 of images per task allowed to fail', float)
+    .option(
+      '--metadata-mapping <input=key>',
+      'workflow input from image metadata (repeatable; alias -mm)',
+      collect,
+    );
+}
+
+const MAX_VIDEO_FPS_HELP = 'process at most this many frames per second';
+
+/** Options shared by the two process-*-with-workflow commands. */
+function workflowJobOptions(cmd: Command): Command {
+  return jobDefinitionOptions(cmd)
+    .option('-j, --job-id <id>', 'job id (default: job- + 12 random characters)')
     .option('--job-name <name>', 'human-readable job name (alias -jn)')
     .option('--wait', 'follow the job with a progress bar until it finishes; exit 1 if it fails', false)
     .option('--wait-timeout <seconds>', 'with --wait: give up after this long (0 = never)', int(0), 0);
+}
+
+/** The body of an image job from the parsed options. */
+async function imageJobBody(o: Opts, workspace: string): Promise<Record<string, unknown>> {
+  const opts: ImageJobOptions = {
+    ...commonJobOptions(o),
+    workflowParameters: await readWorkflowParams(o.workflowParams),
+    imagesMetadataPartName: o.imagesMetadataPartName,
+    maxImageFailureRate: o.maxImageFailureRate,
+    metadataMapping: o.metadataMapping,
+  };
+  return buildImageJobBody(opts, workspace);
+}
+
+/** The body of a video job from the parsed options. */
+async function videoJobBody(o: Opts, workspace: string): Promise<Record<string, unknown>> {
+  const opts: VideoJobOptions = {
+    ...commonJobOptions(o),
+    workflowParameters: await readWorkflowParams(o.workflowParams),
+    maxVideoFps: o.maxVideoFps,
+  };
+  return buildVideoJobBody(opts, workspace);
 }
 
 function commonJobOptions(o: Opts) {
@@ -161,6 +204,22 @@ function commonJobOptions(o: Opts) {
     notificationsUrl: o.notificationsUrl,
     inferenceBackend: o.inferenceBackend,
   };
+}
+
+/**
+ * What `watch` prints of an event above the progress bar: state and stage moves, and log lines of
+ * severity warning or error (task progress is the bar itself).
+ */
+function watchLine(e: JobEvent): void {
+  const d = e.data;
+  let line = '';
+  if (e.event === 'state') line = `job ${String(d.state)}`;
+  else if (e.event === 'stage') line = `stage ${String(d.stage)} ${String(d.state)}`;
+  else if (e.event === 'log' && d.severity !== 'info')
+    line = `${String(d.severity)}: ${String(d.logType)} ${JSON.stringify(d.payload)}`;
+  else if (e.event === 'gap') line = String(d.message);
+  // on a terminal, over the progress bar's line (the bar draws itself again below)
+  if (line) process.stderr.write(`${process.stderr.isTTY ? '\r\u001b[2K' : ''}${line}\n`);
 }
 
 /** Posts a job and, with `--wait`, follows it; returns the exit code. */
@@ -377,42 +436,59 @@ export function buildProgram(ctx: Ctx = { exitCode: 0 }): Command {
     .description('show a job, its stages, task counts and grouped failures')
     .requiredOption('-j, --job-id <id>', 'job id')
     .action(action(ctx, (o, c) => showJobDetails(c, o.jobId)));
-  workflowJobOptions(
-    bp.command('process-images-with-workflow').description('run a workflow over a batch of images'),
-  )
-    .option('--images-metadata-part-name <part>', 'part with per-image metadata JSON (alias -imp)')
-    .option('--max-image-failure-rate <rate>', 'fraction 0..1 of images per task allowed to fail', float)
-    .option(
-      '--metadata-mapping <input=key>',
-      'workflow input from image metadata (repeatable; alias -mm)',
-      collect,
-    )
-    .action(
-      action(ctx, async (o, c) => {
-        const opts: ImageJobOptions = {
-          ...commonJobOptions(o),
-          workflowParameters: await readWorkflowParams(o.workflowParams),
-          imagesMetadataPartName: o.imagesMetadataPartName,
-          maxImageFailureRate: o.maxImageFailureRate,
-          metadataMapping: o.metadataMapping,
-        };
-        const body = buildImageJobBody(opts, await c.workspace());
-        return submitJob(c, o, body, o.jobId ?? generateJobId());
-      }),
-    );
+  imageDefinitionOptions(
+    workflowJobOptions(
+      bp.command('process-images-with-workflow').description('run a workflow over a batch of images'),
+    ),
+  ).action(
+    action(ctx, async (o, c) =>
+      submitJob(c, o, await imageJobBody(o, await c.workspace()), o.jobId ?? generateJobId()),
+    ),
+  );
   workflowJobOptions(
     bp.command('process-videos-with-workflow').description('run a workflow over a batch of videos'),
   )
-    .option('--max-video-fps <fps>', 'process at most this many frames per second', int(1))
+    .option('--max-video-fps <fps>', MAX_VIDEO_FPS_HELP, int(1))
+    .action(
+      action(ctx, async (o, c) =>
+        submitJob(c, o, await videoJobBody(o, await c.workspace()), o.jobId ?? generateJobId()),
+      ),
+    );
+  imageDefinitionOptions(
+    jobDefinitionOptions(
+      bp
+        .command('estimate')
+        .description(
+          'predict the machine time, credits and wall time of a job before running it: a sample of the batch runs as a job of its own (est-..., billed like any job); takes the options of process-images-with-workflow and process-videos-with-workflow, and works out from the batch which one it is',
+        ),
+    ),
+  )
+    .option('--max-video-fps <fps>', `${MAX_VIDEO_FPS_HELP} (video batches)`, int(1))
+    .option(
+      '--machines <n>',
+      'machines to predict the wall time for (default: what the pool may have)',
+      int(1),
+    )
+    .option(
+      '--estimate-timeout <seconds>',
+      'give up waiting for the sample after this long (0 = never)',
+      int(0),
+      600,
+    )
+    .option('--json', 'print the estimate as JSON', false)
     .action(
       action(ctx, async (o, c) => {
-        const opts: VideoJobOptions = {
-          ...commonJobOptions(o),
-          workflowParameters: await readWorkflowParams(o.workflowParams),
-          maxVideoFps: o.maxVideoFps,
-        };
-        const body = buildVideoJobBody(opts, await c.workspace());
-        return submitJob(c, o, body, o.jobId ?? generateJobId());
+        const ws = await c.workspace();
+        const body = (await batchHoldsVideos(c, o.batchId, o.partName))
+          ? await videoJobBody(o, ws)
+          : await imageJobBody(o, ws);
+        const e = await estimateJob(c, body, {
+          machines: o.machines,
+          timeoutMs: o.estimateTimeout * 1000,
+          log: (l) => process.stderr.write(`${l}\n`),
+        });
+        if (o.json) printJson(e);
+        else process.stdout.write(`${renderEstimate(e)}\n`);
       }),
     );
   bp.command('wait-job')
@@ -423,6 +499,24 @@ export function buildProgram(ctx: Ctx = { exitCode: 0 }): Command {
       action(ctx, async (o, c) =>
         (await waitForJob(c, o.jobId, { timeoutMs: o.waitTimeout * 1000 })).error ? 1 : 0,
       ),
+    );
+  bp.command('watch')
+    .description(
+      "follow a job's live events (state, stages, tasks, logs) with a progress bar until it ends; exit 1 if it failed",
+    )
+    .requiredOption('-j, --job-id <id>', 'job id')
+    .option('--wait-timeout <seconds>', 'give up after this long (0 = never)', int(0), 0)
+    .option('--jsonl', 'print every event as a JSON line on stdout instead of the progress bar', false)
+    .action(
+      action(ctx, async (o, c) => {
+        const job = await waitForJob(c, o.jobId, {
+          timeoutMs: o.waitTimeout * 1000,
+          ...(o.jsonl
+            ? { progress: { silent: true }, onEvent: (e) => process.stdout.write(`${JSON.stringify(e)}\n`) }
+            : { onEvent: watchLine }),
+        });
+        return job.error ? 1 : 0;
+      }),
     );
   bp.command('abort-job')
     .description('abort a running job')

@@ -466,6 +466,54 @@ export const CONFIG_SPEC: readonly ConfigEntry[] = [
     doc: 'Log lines kept per job; further lines are dropped and counted (`droppedLogLines` in the logs answer).',
   },
   {
+    name: 'VB_EVENTS_MAX_STREAMS',
+    default: '1000',
+    usedBy: 'api',
+    doc: 'Most job event streams (`GET .../jobs/{jobId}/events`) one api process serves at once; past it a new stream is refused with 503 `VB_ERR_TOO_MANY_STREAMS`. All of them share one Redis connection.',
+  },
+  {
+    name: 'VB_EVENTS_HEARTBEAT_S',
+    default: '15',
+    usedBy: 'api',
+    doc: 'Seconds between heartbeat comments on a job event stream, so proxies and VB_API_IDLE_TIMEOUT_S never close a quiet one.',
+  },
+  {
+    name: 'VB_EVENTS_IDLE_TIMEOUT_S',
+    default: '600',
+    usedBy: 'api',
+    doc: 'A job event stream on which the job wrote no event for this long is closed (`event: close`, reason `idle`); the client reconnects with `Last-Event-ID` if it still wants to follow.',
+  },
+  {
+    name: 'VB_EVENTS_MAX_DURATION_S',
+    default: '3600',
+    usedBy: 'api',
+    doc: 'Longest life of one job event stream (`event: close`, reason `max-duration`); the client reconnects with `Last-Event-ID`.',
+  },
+  {
+    name: 'VB_ESTIMATE_SAMPLE_FILES',
+    default: '8',
+    usedBy: 'api',
+    doc: 'Images a cost estimate (`POST .../jobs/estimate`) runs, spread evenly over the batch.',
+  },
+  {
+    name: 'VB_ESTIMATE_SAMPLE_SECONDS',
+    default: '4',
+    usedBy: 'api',
+    doc: 'Seconds of one video (from its start) a cost estimate of a video job runs.',
+  },
+  {
+    name: 'VB_ESTIMATE_WAIT_S',
+    default: '120',
+    usedBy: 'api',
+    doc: 'How long `POST .../jobs/estimate` waits for its sample job; past it the answer is 202 with the estimate job id, and `GET .../jobs/{id}/estimate` gives the estimate once it is done.',
+  },
+  {
+    name: 'VB_ESTIMATE_TIMEOUT_S',
+    default: '600',
+    usedBy: 'api',
+    doc: "Processing budget (`processingTimeoutSeconds`) of an estimate's sample job: a sample that gets no machine within it fails instead of waiting forever.",
+  },
+  {
     name: 'VB_FAULT_POINTS',
     default: '',
     usedBy: 'scheduler (tests only)',
@@ -539,6 +587,8 @@ export interface Config {
     taskTimeoutMs: number;
   };
   autoscaler: AutoscalerConfig;
+  events: EventStreamsConfig;
+  estimate: EstimateConfig;
   leaseTtlMs: number;
   controlPlane: ControlPlaneConfig;
   lifecycle: LifecycleConfig;
@@ -553,6 +603,26 @@ export interface ControlPlaneConfig {
   tlsKey: string | null;
   /** CA file the clients verify the server with (api, workers); set = TLS */
   tlsCa: string | null;
+}
+
+/** Bounds of the api's job event streams (Server-Sent Events). */
+export interface EventStreamsConfig {
+  /** streams one api process serves at once */
+  maxStreams: number;
+  heartbeatMs: number;
+  /** a stream with no job event for this long closes */
+  idleTimeoutMs: number;
+  /** longest life of one stream */
+  maxDurationMs: number;
+}
+
+/** Cost estimates: the sample each runs and how long the api waits for it. */
+export interface EstimateConfig {
+  sampleFiles: number;
+  sampleVideoSeconds: number;
+  waitMs: number;
+  /** processingTimeoutSeconds of the sample job */
+  jobTimeoutS: number;
 }
 
 /** Jobs over time: replicas, retention, limits. */
@@ -887,6 +957,18 @@ export function loadConfig(env: Env = process.env): Config {
       taskTimeoutMs: int(env, 'VB_TASK_TIMEOUT_S', 540, 1) * 1000,
     },
     autoscaler: autoscalerConfig(env),
+    events: {
+      maxStreams: int(env, 'VB_EVENTS_MAX_STREAMS', 1000, 1, 1_000_000),
+      heartbeatMs: Math.round(num(env, 'VB_EVENTS_HEARTBEAT_S', 15, 0.05) * 1000),
+      idleTimeoutMs: Math.round(num(env, 'VB_EVENTS_IDLE_TIMEOUT_S', 600, 0.1) * 1000),
+      maxDurationMs: Math.round(num(env, 'VB_EVENTS_MAX_DURATION_S', 3600, 0.1) * 1000),
+    },
+    estimate: {
+      sampleFiles: int(env, 'VB_ESTIMATE_SAMPLE_FILES', 8, 1, 256),
+      sampleVideoSeconds: num(env, 'VB_ESTIMATE_SAMPLE_SECONDS', 4, 0.1),
+      waitMs: Math.round(num(env, 'VB_ESTIMATE_WAIT_S', 120, 0) * 1000),
+      jobTimeoutS: int(env, 'VB_ESTIMATE_TIMEOUT_S', 600, 1, 7 * 24 * 3600),
+    },
     leaseTtlMs: int(env, 'VB_LEASE_TTL_MS', 15_000, 1000),
     controlPlane: {
       secret: secretVar(env, 'VB_CONTROL_PLANE_SECRET') ?? null,

@@ -73,6 +73,16 @@ export const Errors = {
     `${what} is not supported by visionbatch`,
   ]),
 
+  // job events and estimates
+  tooManyStreams: make('VB_ERR_TOO_MANY_STREAMS', 503, (max: number) => [
+    `this api serves at most ${max} job event streams at once; retry shortly, or poll the job`,
+    { maxStreams: max },
+  ]),
+  estimateFailed: make('VB_ERR_ESTIMATE_FAILED', 422, (jobId: string, reason: string) => [
+    `the sample job ${jobId} of this estimate did not succeed: ${reason}`,
+    { estimateJobId: jobId },
+  ]),
+
   // dependencies
   unavailable: make('VB_ERR_UNAVAILABLE', 503, (what: string) => [`${what} is unavailable, retry shortly`]),
   internal: make('VB_ERR_INTERNAL', 500, () => ['internal error']),

@@ -52,6 +52,23 @@ export interface JobRecord {
   deadlineAt: number | null;
   /** log lines dropped because the job's log reached its cap */
   logsDropped: number;
+  /** set on the sample job of a cost estimate: what it runs instead of its whole input */
+  sample?: JobSample | null;
+}
+
+/**
+ * What the sample job of a cost estimate (`POST .../jobs/estimate`) runs instead of its whole input
+ * batch: a few files spread over the batch, and for videos only the first seconds of each.
+ */
+export interface JobSample {
+  /** files of the input batch to run, in the order the batch lists them */
+  files: string[];
+  /** videos: seconds from the start of each sample video; null for images */
+  videoSeconds: number | null;
+  /** videos whose probe (frame count, frame rate) planning stores, for the estimate to count frames */
+  probe: string[];
+  /** `maxParallelTasks` of the job estimated (the sample job runs on one machine whatever it says) */
+  maxParallelTasks: number | null;
 }
 
 /** What a job runs, fixed at creation: later registry edits never change a running or restarted job. */
@@ -144,6 +161,7 @@ function decodeJob(h: Record<string, string>): JobRecord {
     endedAt: h.endedAt ? Number(h.endedAt) : null,
     deadlineAt: h.deadlineAt ? Number(h.deadlineAt) : null,
     logsDropped: Number(h.logsDropped ?? 0),
+    sample: h.sample ? (JSON.parse(h.sample) as JobSample) : null,
   };
 }
 
@@ -279,7 +297,12 @@ export class JobsRepo {
 
   /** Stores a new job and its snapshot; if the id exists, says whether the stored definition is the same. */
   async create(
-    rec: Omit<JobRecord, 'isTerminal' | 'error' | 'epoch' | 'endedAt' | 'logsDropped' | 'state'>,
+    rec: Omit<
+      JobRecord,
+      'isTerminal' | 'error' | 'epoch' | 'endedAt' | 'logsDropped' | 'state' | 'sample'
+    > & {
+      sample?: JobSample | null;
+    },
     snapshot: JobSnapshot,
   ): Promise<'created' | 'same' | 'different'> {
     const fields: Record<string, string> = {
@@ -299,6 +322,7 @@ export class JobsRepo {
       endedAt: '',
       deadlineAt: rec.deadlineAt === null ? '' : String(rec.deadlineAt),
       logsDropped: '0',
+      ...(rec.sample ? { sample: JSON.stringify(rec.sample) } : {}),
     };
     const r = await this.run('createJob', rec.workspace, rec.jobId, {}, [
       member(rec.workspace, rec.jobId),

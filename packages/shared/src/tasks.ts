@@ -24,6 +24,11 @@ export interface JobContext {
   /** per-task failure threshold: a fraction of the task's files, or null for the default of 10 files */
   maxImageFailureRate: number | null;
   machineType: 'cpu' | 'gpu';
+  /**
+   * the sample job of a cost estimate: its machines log their model loading time and each task's
+   * unit timings (estimate/measure.ts reads them back)
+   */
+  estimate?: boolean;
 }
 
 /** A processing task over staged images (BullMQ job data: a reference, never image bytes). */
@@ -91,6 +96,40 @@ export interface TaskOutcome {
   stats?: Record<string, number>;
   /** further files written into the output batch (persisted image outputs), to be listed there */
   extraFiles?: OutputFile[];
+  /** wall times of the task's units (images, or processed video frames) in its slot */
+  timing?: UnitTiming;
+}
+
+/** How long the units of a task took in its slot, from the slot's point of view (ms). */
+export interface UnitTiming {
+  units: number;
+  /** the first unit: its fetch and decode overlap nothing */
+  firstMs: number;
+  /** every other unit, summed (each one's fetch overlaps the previous one's inference) */
+  restMs: number;
+  minMs: number;
+  maxMs: number;
+}
+
+/** Collects {@link UnitTiming}: `unit()` after each unit, measured from the previous call (or the start). */
+export function unitClock(now: () => number = () => performance.now()) {
+  let last = now();
+  const t: UnitTiming = { units: 0, firstMs: 0, restMs: 0, minMs: 0, maxMs: 0 };
+  return {
+    unit(): void {
+      const at = now();
+      const ms = at - last;
+      last = at;
+      if (t.units === 0) {
+        t.firstMs = ms;
+        t.minMs = ms;
+      } else t.restMs += ms;
+      t.units++;
+      t.minMs = Math.min(t.minMs, ms);
+      t.maxMs = Math.max(t.maxMs, ms);
+    },
+    result: (): UnitTiming => ({ ...t }),
+  };
 }
 
 /** A file a task wrote into its output batch besides its main output. */

@@ -8,6 +8,8 @@ import { httpErrorOptions, registerErrorHandler } from './error-handler.ts';
 import { batchProcessingRoutes } from './routes/batch-processing.ts';
 import { dataStagingRoutes } from './routes/data-staging.ts';
 import { healthRoutes } from './routes/health.ts';
+import { jobEstimateRoutes } from './routes/job-estimate.ts';
+import { jobEventRoutes } from './routes/job-events.ts';
 import { registryRoutes } from './routes/registry.ts';
 import { rootRoutes } from './routes/root.ts';
 import { signedRoutes } from './routes/signed.ts';
@@ -91,6 +93,8 @@ export async function buildApp(
   rootRoutes(app);
   dataStagingRoutes(app, deps);
   batchProcessingRoutes(app, deps);
+  jobEventRoutes(app, deps);
+  jobEstimateRoutes(app, deps);
   registryRoutes(app, deps, validateWorkflow);
   signedRoutes(app, deps);
   webhookSecretRoutes(app, deps);

@@ -8,6 +8,7 @@ import type { RegistryRepo } from '@visionbatch/shared/registry-repo';
 import type { Clock } from '@visionbatch/shared/time';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
+import type { JobEventHub } from './events/event-hub.ts';
 
 /** Everything the api's routes need, built once by main.ts. */
 export interface ApiDeps {
@@ -24,6 +25,8 @@ export interface ApiDeps {
   metrics: Registry;
   /** HMAC secret for signed URLs */
   urlSecret: string;
+  /** follows job event streams for every live event stream of this process, over one connection */
+  events: JobEventHub;
   /** Hands an uploaded tar shard to the scheduler's indexer (durable queue). */
   enqueueShard: (workspace: string, batchId: string, shardId: string) => Promise<void>;
 }

@@ -13,6 +13,7 @@ import { RegistryRepo } from '@visionbatch/shared/registry-repo';
 import { systemClock } from '@visionbatch/shared/time';
 import { Queue } from 'bullmq';
 import { buildApp } from './app.ts';
+import { JobEventHub } from './events/event-hub.ts';
 import { validateWorkflowDefinition } from './workflow-validation.ts';
 
 // The api's composition root: config → dependencies → HTTP server.
@@ -41,6 +42,11 @@ const enqueueShard = async (workspace: string, batchId: string, shardId: string)
     },
   );
 };
+// Every live job event stream of this process is followed over this one connection; it blocks in
+// XREAD, so it is not the fail-fast connection above.
+const eventsRedis = createRedis(config.redis);
+eventsRedis.on('error', (err) => logger.warn({ err: err.message }, 'redis (job events) connection error'));
+const events = new JobEventHub(eventsRedis, logger);
 const metrics = createMetricsRegistry('api');
 const fencedWrites = fencedWritesCounter(metrics);
 const deps = {
@@ -57,6 +63,7 @@ const deps = {
   logger,
   metrics,
   urlSecret: dataDirSecret(config.api.urlSigningSecret, config.dataDir, 'url-signing.secret'),
+  events,
   enqueueShard,
 };
 const app = await buildApp(deps, validateWorkflowDefinition);
@@ -73,6 +80,8 @@ logger.info({ url: config.api.publicUrl, opsPort: ops.port }, 'api listening');
 const shutdown = async (signal: string) => {
   logger.info({ signal }, 'api shutting down');
   await app.close();
+  await events.close();
+  eventsRedis.disconnect();
   ops.server.close();
   await ingestQueue.close();
   scheduler.close();

@@ -24,5 +24,6 @@ export function buildJobContext(rec: JobRecord, snapshot: JobSnapshot | null): J
     maxVideoFPS: spec.maxVideoFPS ?? null,
     maxImageFailureRate: def.maxImageFailureRate ?? null,
     machineType: machineTypeOf(def),
+    ...(rec.sample ? { estimate: true } : {}),
   };
 }

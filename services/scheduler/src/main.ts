@@ -30,7 +30,7 @@ import { OutboxReaper } from './outbox.ts';
 import { Planner } from './planner.ts';
 import { startReferenceIngestWorker } from './reference-ingest.ts';
 import { UrlAllowlist } from './ssrf-guard.ts';
-import { videoSegments } from './video-segments.ts';
+import { probeVideo, videoSampleRange, videoSegments } from './video-segments.ts';
 
 // The scheduler's composition root: config → dependencies → gRPC + ops HTTP + reconcile loop.
 const config = loadConfig();
@@ -90,6 +90,7 @@ const notifier = new Notifier(redis, logger, webhookDeliveries, urlAllowlist, {
 const batches = new BatchesRepo(redis, systemClock, config.limits.batchTtlMs);
 const webhookAuth = new WorkspaceWebhookSecrets(redis, config.scheduler.publishableKeys);
 const leaderToken = () => leader.current;
+const videoDeps = { store, batches, logger, segmentSeconds: config.limits.videoSegmentSeconds };
 const planner = new Planner({
   config,
   jobs,
@@ -105,13 +106,9 @@ const planner = new Planner({
       config.autoscaler.actuator === 'static' ? 1 : config.autoscaler.pools[pool].max,
       (await leases.liveMachines(pool, config.leaseTtlMs)).length,
     ),
-  segments: (ws, input, name) =>
-    videoSegments(
-      { store, batches, logger, segmentSeconds: config.limits.videoSegmentSeconds },
-      ws,
-      input,
-      name,
-    ),
+  segments: (ws, input, name) => videoSegments(videoDeps, ws, input, name),
+  videoSample: (ws, input, name, seconds) => videoSampleRange(videoDeps, ws, input, name, seconds),
+  probeVideo: (ws, input, name) => probeVideo(videoDeps, ws, input, name),
 });
 const driver = new JobDriver({ jobs, queues, planner, clock: systemClock, logger, faults, leaderToken });
 const reaper = new OutboxReaper({

@@ -9,6 +9,7 @@ import {
 import type { Fence, JobRecord, JobsRepo, StageRecord } from '@visionbatch/shared/jobs-repo';
 import type { Logger } from '@visionbatch/shared/logger';
 import { taskJobId } from '@visionbatch/shared/queues';
+import { imagesPerTask } from '@visionbatch/shared/task-sizing';
 import {
   type ExportTask,
   IMAGES_PART,
@@ -19,7 +20,6 @@ import {
 import { type Clock, iso } from '@visionbatch/shared/time';
 import type { FaultPoints } from './fault-points.ts';
 import type { JobQueues } from './job-queues.ts';
-import { imagesPerTask } from './task-sizing.ts';
 import type { FrameRange } from './video-segments.ts';
 
 /** Result files packed into one export archive (bounds archive size). */
@@ -41,6 +41,15 @@ export interface PlannerDeps {
   machinesFor: (pool: 'cpu' | 'gpu') => Promise<number>;
   /** frame ranges of a staged video (segments of a long video, or the whole of it) */
   segments: (ws: string, input: { batchId: string; part: string }, name: string) => Promise<FrameRange[]>;
+  /** the frame range of a cost estimate's sample of a video: its first `seconds` */
+  videoSample: (
+    ws: string,
+    input: { batchId: string; part: string },
+    name: string,
+    seconds: number,
+  ) => Promise<FrameRange>;
+  /** probes a staged video unless its probe is stored (for an estimate to count the batch's frames) */
+  probeVideo: (ws: string, input: { batchId: string; part: string }, name: string) => Promise<unknown>;
   /** the leader token held now (null: this replica stopped leading, planning stops) */
   leaderToken: () => string | null;
   /** tasks added per round trip (default 500) */
@@ -62,7 +71,9 @@ export class Planner {
     const def = effectiveDefinition(rec.definition, rec.restartOverrides);
     const now = this.d.clock.now();
     const input = { batchId: def.jobInput.batchId, part: def.jobInput.partName ?? '' };
-    const total = await this.d.batches.count(ws, input.batchId, input.part);
+    // A cost estimate's sample job runs a few files of its batch, not all of them.
+    const sample = rec.sample ?? null;
+    const total = sample ? sample.files.length : await this.d.batches.count(ws, input.batchId, input.part);
     const isVideo = def.type === 'simple-video-processing-v1';
     const per = isVideo
       ? 1
@@ -110,6 +121,7 @@ export class Planner {
       'processing',
     );
     if (!begun.ok) return;
+    for (const name of sample?.probe ?? []) await this.d.probeVideo(ws, input, name);
     if (!begun.before)
       await this.d.jobs.log(ws, jobId, {
         processingStageId: 'processing',
@@ -130,7 +142,12 @@ export class Planner {
     const adder = this.adder(rec, fence);
     let index = 0;
     const emit = async (files: string[]) => {
-      const ranges = splitVideos && files.length ? await this.d.segments(ws, input, files[0]) : [null];
+      const ranges =
+        sample && isVideo && files.length
+          ? [await this.d.videoSample(ws, input, files[0], sample.videoSeconds ?? 0)]
+          : splitVideos && files.length
+            ? await this.d.segments(ws, input, files[0])
+            : [null];
       for (const range of ranges) {
         const taskId = `t${String(index++).padStart(6, '0')}`;
         if (done.has(taskId)) continue;
@@ -149,7 +166,12 @@ export class Planner {
       return true;
     };
     let pending: string[] = [];
-    for await (const names of this.d.batches.iterateFileNames(ws, input.batchId, input.part)) {
+    const fileNames = sample
+      ? (async function* () {
+          yield sample.files;
+        })()
+      : this.d.batches.iterateFileNames(ws, input.batchId, input.part);
+    for await (const names of fileNames) {
       pending.push(...names);
       while (pending.length >= filesPerTask) {
         if (!(await emit(pending.slice(0, filesPerTask)))) return;

@@ -54,6 +54,50 @@ export async function videoSegments(
   }
 }
 
+/** Frames a sample of a video that cannot be probed runs: its first seconds at up to 60 fps. */
+const UNPROBED_SAMPLE_FPS = 60;
+
+/**
+ * The frame range of a cost estimate's sample of a video: its first `seconds` (the probe stored for
+ * later jobs), or null (the whole video) when it is shorter than that.
+ */
+export async function videoSampleRange(
+  d: VideoSegmentsDeps,
+  ws: string,
+  input: { batchId: string; part: string },
+  name: string,
+  seconds: number,
+): Promise<FrameRange> {
+  let end = Math.ceil(seconds * UNPROBED_SAMPLE_FPS);
+  try {
+    const info = await videoProbe(d, ws, input, name);
+    end = Math.max(1, Math.round((seconds * info.fps.num) / info.fps.den));
+    if (info.frameCount !== null && info.frameCount <= end) return null;
+  } catch (err) {
+    d.logger.warn(
+      { workspace: ws, video: name, err: (err as Error).message },
+      'could not probe the sample video; its first frames at most',
+    );
+  }
+  return { start: 0, end };
+}
+
+/** Probes a staged video unless its probe is stored (and stores it); false when it cannot be probed. */
+export async function probeVideo(
+  d: VideoSegmentsDeps,
+  ws: string,
+  input: { batchId: string; part: string },
+  name: string,
+): Promise<boolean> {
+  try {
+    await videoProbe(d, ws, input, name);
+    return true;
+  } catch (err) {
+    d.logger.warn({ workspace: ws, video: name, err: (err as Error).message }, 'could not probe video');
+    return false;
+  }
+}
+
 /**
  * The probe stored with the video's record (reference ingests probe at ingest). A video staged
  * without one (uploaded by signed URL) is downloaded and probed here once, and the probe stored.

@@ -1,11 +1,18 @@
 import os from 'node:os';
 import type { Config } from '@visionbatch/shared/config';
 import { DeadlineExceededError, withDeadline } from '@visionbatch/shared/deadline';
+import {
+  MACHINE_STARTED_LOG,
+  type MachineStartedPayload,
+  TASK_TIMING_LOG,
+  type TaskTimingPayload,
+} from '@visionbatch/shared/estimate/measure';
 import type { LeaseReply, SchedulerClient } from '@visionbatch/shared/grpc';
 import type { JobsRepo, OutputListing, TaskAttempt } from '@visionbatch/shared/jobs-repo';
 import type { Logger } from '@visionbatch/shared/logger';
 import { QUEUE_PREFIX, taskLockKey } from '@visionbatch/shared/queues';
 import type { JobContext, Task, TaskOutcome } from '@visionbatch/shared/tasks';
+import type { JobLog } from '@visionbatch/shared/wire/batch-processing';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { WorkerMetrics } from './metrics.ts';
@@ -131,7 +138,24 @@ export class Machine {
         slots,
         { context, store: config.store, intraOpNumThreads, cacheDir: config.worker.cacheDir },
         log,
-        (ms) => metrics.modelLoad.observe(ms / 1000),
+        (ms) => {
+          metrics.modelLoad.observe(ms / 1000);
+          // A cost estimate separates this fixed start-up (a slot loading the models, once per
+          // lease, on its first task that needs them) from the per-file cost.
+          if (context.estimate) {
+            const payload: MachineStartedPayload = { machine: config.worker.id, slots, modelLoadMs: ms };
+            void this.d.jobs
+              .log(context.workspace, context.jobId, {
+                processingStageId: null,
+                taskId: null,
+                severity: 'info',
+                reportingModule: 'worker',
+                logType: MACHINE_STARTED_LOG,
+                payload: payload as unknown as Record<string, unknown>,
+              })
+              .catch((err) => log.warn({ err: (err as Error).message }, 'could not log the start-up'));
+          }
+        },
       );
       pool = r.runner;
       log.info({ slots, intraOpNumThreads }, 'lease started');
@@ -267,7 +291,7 @@ export class Machine {
         throw new SlotTaskError(err.message, false);
       });
       const files = { ok: outcome.processed, failed: outcome.failures.length };
-      const logs = outcome.failures.slice(0, 1000).map((f) => ({
+      const logs: Array<Omit<JobLog, 'createdAt'>> = outcome.failures.slice(0, 1000).map((f) => ({
         processingStageId: task.stage,
         taskId: task.taskId,
         severity: 'error' as const,
@@ -283,7 +307,7 @@ export class Machine {
           severity: 'error',
           reportingModule: 'worker',
           logType: 'task-failed',
-          payload: { reason: 'failure-threshold-exceeded', ...files } as never,
+          payload: { reason: 'failure-threshold-exceeded', ...files },
         });
         await fenced(
           jobs.taskFinish(attempt, {
@@ -296,6 +320,21 @@ export class Machine {
         this.countFiles(task, files);
         metrics.tasks.inc({ stage: task.stage, outcome: 'failed' });
         throw new UnrecoverableError(why);
+      }
+      if (context.estimate && task.kind !== 'export' && outcome.timing) {
+        const payload: TaskTimingPayload = {
+          stage: task.stage,
+          ...outcome.timing,
+          taskMs: Number(process.hrtime.bigint() - t0) / 1e6,
+        };
+        logs.push({
+          processingStageId: task.stage,
+          taskId: task.taskId,
+          severity: 'info',
+          reportingModule: 'worker',
+          logType: TASK_TIMING_LOG,
+          payload: payload as unknown as Record<string, unknown>,
+        });
       }
       await fenced(
         jobs.taskFinish(attempt, {

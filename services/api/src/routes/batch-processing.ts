@@ -3,15 +3,7 @@ import { effectiveDefinition } from '@visionbatch/shared/effective-definition';
 import { Errors } from '@visionbatch/shared/errors';
 import { assertBatchId, assertJobId, assertPartName } from '@visionbatch/shared/ids';
 import { abortJob } from '@visionbatch/shared/job-ending';
-import {
-  definitionHash,
-  type JobRecord,
-  type JobSnapshot,
-  type JobsRepo,
-  stageWire,
-  taskWire,
-} from '@visionbatch/shared/jobs-repo';
-import { iso } from '@visionbatch/shared/time';
+import { definitionHash, type JobSnapshot, stageWire, taskWire } from '@visionbatch/shared/jobs-repo';
 import {
   issueField,
   ParametersOverrideV1,
@@ -21,34 +13,13 @@ import {
 import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps.ts';
 import { offsetPageToken, optString, pageSizeOf, taskPageToken } from '../http-params.ts';
+import { jobMetadata } from '../job-details.ts';
 import { compileForApi, registeredModels } from '../workflow-compile.ts';
 
 type JobParams = { workspace: string; jobId: string };
 
-/** JobMetadata (§3.1) plus `computeUsage`, a visionbatch extension the Roboflow client ignores. */
-export async function jobMetadata(jobs: JobsRepo, rec: JobRecord, credits: { cpu: number; gpu: number }) {
-  const m = await jobs.meter(rec.workspace, rec.jobId);
-  return {
-    jobId: rec.jobId,
-    name: rec.name,
-    jobDefinition: rec.definition,
-    currentStage: rec.currentStage,
-    plannedStages: rec.plannedStages,
-    error: rec.error,
-    isTerminal: rec.isTerminal,
-    lastNotification: rec.lastNotification,
-    createdAt: iso(rec.createdAt),
-    lastUpdate: iso(rec.lastUpdate),
-    restartParametersOverride: rec.restartOverrides,
-    computeUsage: {
-      cpuSeconds: m.cpuMs / 1000,
-      gpuSeconds: m.gpuMs / 1000,
-      credits: (m.cpuMs / 3_600_000) * credits.cpu + (m.gpuMs / 3_600_000) * credits.gpu,
-    },
-  };
-}
-
-function parseDefinition(body: unknown): WorkflowProcessingJob {
+/** The job definition of a create (or estimate) body, validated by its schema (400 naming the field). */
+export function parseDefinition(body: unknown): WorkflowProcessingJob {
   if (body && typeof body === 'object' && (body as { type?: unknown }).type === 'trt-compilation-v1') {
     throw Errors.validation('type', 'unsupported job type trt-compilation-v1');
   }
@@ -65,7 +36,7 @@ function parseDefinition(body: unknown): WorkflowProcessingJob {
  * snapshot the job will run (the workflow definition and model records as they are now) and the
  * workflow's compile warnings (fields it ignores).
  */
-async function validateAgainstState(
+export async function validateAgainstState(
   deps: ApiDeps,
   ws: string,
   def: WorkflowProcessingJob,
@@ -153,7 +124,6 @@ async function validateAgainstState(
 /** Batch Processing routes (spec/batch-api.md §3). */
 export function batchProcessingRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const BP = '/batch-processing/v1/external/:workspace';
-  const credits = deps.config.scheduler.creditsPerHour;
   const requireJob = async (ws: string, jobId: string) => {
     const rec = await deps.jobs.get(ws, assertJobId(jobId));
     if (!rec) throw Errors.notFound('job', jobId);
@@ -165,14 +135,14 @@ export function batchProcessingRoutes(app: FastifyInstance, deps: ApiDeps): void
     async (req) => {
       const page = await deps.jobs.list(req.workspace, offsetPageToken(req.query), pageSizeOf(req.query, 10));
       return {
-        jobs: await Promise.all(page.items.map((j) => jobMetadata(deps.jobs, j, credits))),
+        jobs: await Promise.all(page.items.map((j) => jobMetadata(deps, j))),
         nextPageToken: page.next,
       };
     },
   );
 
   app.get<{ Params: JobParams }>(`${BP}/jobs/:jobId`, async (req) => ({
-    job: await jobMetadata(deps.jobs, await requireJob(req.workspace, req.params.jobId), credits),
+    job: await jobMetadata(deps, await requireJob(req.workspace, req.params.jobId)),
   }));
 
   app.post<{ Params: JobParams; Querystring: Record<string, unknown>; Body: unknown }>(

@@ -7,6 +7,7 @@ import { executeImage, prepareImage } from '@visionbatch/engine/workflow/executo
 import { isSafeFileName } from '@visionbatch/shared/ids';
 import { objectKeys } from '@visionbatch/shared/object-keys';
 import type { ObjectStore } from '@visionbatch/shared/object-store/index';
+import { unitClock } from '@visionbatch/shared/tasks';
 import { ImageOutputWriter } from './persisted-images.ts';
 import type { FileFailure, ImageTask, JobContext, TaskOutcome, VideoTask } from './protocol.ts';
 
@@ -112,6 +113,7 @@ export async function runImageTask(deps: ImageTaskDeps, task: ImageTask): Promis
   const stats: Record<string, number> = {};
   const imageOutputs = new ImageOutputWriter(store, context, task.output.batchId);
   let lastProgress = Number.NEGATIVE_INFINITY;
+  const clock = unitClock();
   let next: Promise<Fetched> | null = files.length > 0 ? fetchImage(deps, task, files[0]) : null;
   for (let i = 0; i < files.length; i++) {
     const file = files[i];
@@ -135,6 +137,7 @@ export async function runImageTask(deps: ImageTaskDeps, task: ImageTask): Promis
     } else {
       throw fetched.fatal;
     }
+    clock.unit();
     const now = performance.now();
     if (now - lastProgress >= PROGRESS_INTERVAL_MS || i + 1 === files.length) {
       lastProgress = now;
@@ -152,6 +155,7 @@ export async function runImageTask(deps: ImageTaskDeps, task: ImageTask): Promis
     thresholdExceeded: thresholdExceeded(failures.length, files.length, context.maxImageFailureRate),
     stats,
     ...written,
+    timing: clock.result(),
   };
 }
 

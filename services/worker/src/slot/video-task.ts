@@ -15,6 +15,7 @@ import { executeImage, pickImageInput } from '@visionbatch/engine/workflow/execu
 import { StateStore } from '@visionbatch/engine/workflow/state';
 import { isSafeFileName } from '@visionbatch/shared/ids';
 import { objectKeys } from '@visionbatch/shared/object-keys';
+import { unitClock } from '@visionbatch/shared/tasks';
 import { type ImageTaskDeps, TaskCancelledError, thresholdExceeded, writeTaskOutput } from './image-task.ts';
 import { ImageOutputWriter } from './persisted-images.ts';
 import type { FileFailure, TaskOutcome, VideoTask } from './protocol.ts';
@@ -39,6 +40,8 @@ export async function runVideoTask(
   const failures: FileFailure[] = [];
   const stats: Record<string, number> = {};
   const imageOutputs = new ImageOutputWriter(store, context, task.output.batchId);
+  // per processed frame, the first one with ffmpeg's start
+  let clock = null as ReturnType<typeof unitClock> | null;
   const dir = await mkdtemp(path.join(os.tmpdir(), 'vb-video-'));
   try {
     if (!isSafeFileName(video)) {
@@ -91,6 +94,7 @@ export async function runVideoTask(
       context.workflowParameters,
       info,
     );
+    clock = unitClock();
     try {
       for await (const f of frames.frames(local, info, {
         maxFps: context.maxVideoFPS,
@@ -134,6 +138,7 @@ export async function runVideoTask(
             message: (err as Error).message,
           });
         }
+        clock.unit();
         const now = performance.now();
         if (now - lastProgress >= PROGRESS_INTERVAL_MS) {
           lastProgress = now;
@@ -163,5 +168,6 @@ export async function runVideoTask(
     ),
     stats,
     ...written,
+    ...(clock ? { timing: clock.result() } : {}),
   };
 }
