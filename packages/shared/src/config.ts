@@ -267,7 +267,7 @@ export const CONFIG_SPEC: readonly ConfigEntry[] = [
     name: 'VB_SCHEDULER_URL',
     default: '127.0.0.1:${VB_SCHEDULER_GRPC_PORT}',
     usedBy: 'api, worker',
-    doc: 'host:port where api and workers reach the scheduler over gRPC.',
+    doc: 'host:port where api and workers reach the scheduler over gRPC (a Service in a cluster); several replicas without one: `ipv4:host1:port,host2:port` (the client moves to the next when one dies).',
   },
   {
     name: 'VB_SCHEDULER_HTTP_PORT',
