@@ -5,9 +5,12 @@ import { registerAuth } from './auth.ts';
 import { registerBodyParsers } from './body-parsers.ts';
 import type { ApiDeps } from './deps.ts';
 import { httpErrorOptions, registerErrorHandler } from './error-handler.ts';
+import { apiDocsRoutes } from './routes/api-docs.ts';
 import { batchProcessingRoutes } from './routes/batch-processing.ts';
+import { consoleRoutes } from './routes/console.ts';
 import { dataStagingRoutes } from './routes/data-staging.ts';
 import { healthRoutes } from './routes/health.ts';
+import { machinesRoutes } from './routes/machines.ts';
 import { registryRoutes } from './routes/registry.ts';
 import { rootRoutes } from './routes/root.ts';
 import { signedRoutes } from './routes/signed.ts';
@@ -94,5 +97,8 @@ export async function buildApp(
   registryRoutes(app, deps, validateWorkflow);
   signedRoutes(app, deps);
   webhookSecretRoutes(app, deps);
+  machinesRoutes(app, deps);
+  apiDocsRoutes(app, deps);
+  consoleRoutes(app, deps);
   return app;
 }

@@ -25,7 +25,7 @@ import { compileForApi, registeredModels } from '../workflow-compile.ts';
 
 type JobParams = { workspace: string; jobId: string };
 
-/** JobMetadata (§3.1) plus `computeUsage`, a visionbatch extension the Roboflow client ignores. */
+/** JobMetadata (§3.1) plus `state` and `computeUsage`, visionbatch extensions the Roboflow client ignores. */
 export async function jobMetadata(jobs: JobsRepo, rec: JobRecord, credits: { cpu: number; gpu: number }) {
   const m = await jobs.meter(rec.workspace, rec.jobId);
   return {
@@ -40,6 +40,8 @@ export async function jobMetadata(jobs: JobsRepo, rec: JobRecord, credits: { cpu
     createdAt: iso(rec.createdAt),
     lastUpdate: iso(rec.lastUpdate),
     restartParametersOverride: rec.restartOverrides,
+    // visionbatch extension: the lifecycle state (Roboflow's client reads isTerminal and error)
+    state: rec.state,
     computeUsage: {
       cpuSeconds: m.cpuMs / 1000,
       gpuSeconds: m.gpuMs / 1000,
