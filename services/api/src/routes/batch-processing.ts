@@ -227,6 +227,12 @@ export function batchProcessingRoutes(app: FastifyInstance, deps: ApiDeps): void
     },
   );
 
+  // Placeholder for the cost estimate (issue 13, built on another branch): without it this path
+  // would create a job named "estimate". Replace it with the real route when merging.
+  app.post(`${BP}/jobs/estimate`, async () => {
+    throw Errors.notImplemented('POST .../jobs/estimate (cost estimates)');
+  });
+
   app.get<{ Params: JobParams }>(`${BP}/jobs/:jobId/stages`, async (req) => {
     await requireJob(req.workspace, req.params.jobId);
     const stages = await deps.jobs.stages(req.workspace, req.params.jobId);

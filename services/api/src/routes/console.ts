@@ -16,6 +16,7 @@ function indexPage(bundle: ConsoleBundle, mountPrefix: string): Asset {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="vb-api-base" content="${base}">
 <title>visionbatch console</title>
+<link rel="icon" href="data:,">
 ${bundle.style ? `<link rel="stylesheet" href="${base}/console/assets/${bundle.style}">` : ''}
 <script type="module" src="${base}/console/assets/${bundle.script}"></script>
 </head>

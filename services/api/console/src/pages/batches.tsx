@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { ApiError, call, paths, sameOrigin } from '../api.ts';
 import { ErrorBox, Pager, Section, StateBadge, useLoad, usePager } from '../components.tsx';
 import { when } from '../format.ts';
@@ -128,6 +128,16 @@ export function BatchPage({ batchId }: { batchId: string }) {
     return { batch, count, shards };
   }, [batchId]);
   const [filesKey, setFilesKey] = useState(0);
+  // While shards are being ingested the page looks again every 2 s (one timer for the page).
+  const ingesting = (info.data?.shards ?? []).some((s) => s.statusName === 'shard-registered' || s.statusName === 'shard-uploaded');
+  useEffect(() => {
+    if (!ingesting) return;
+    const t = setTimeout(() => {
+      info.reload();
+      setFilesKey((k) => k + 1);
+    }, 2000);
+    return () => clearTimeout(t);
+  }, [info.data]);
   if (!info.data) return <ErrorBox error={info.error} />;
   const { batch, count, shards } = info.data;
   const failed = shards.filter((s) => s.statusType === 'error');
@@ -165,7 +175,7 @@ export function BatchPage({ batchId }: { batchId: string }) {
           <dd>{when(batch.expiryDate)}</dd>
         </dl>
         {pending.length > 0 && (
-          <p class="notice">{pending.length} shard(s) still being ingested: Refresh to see their files.</p>
+          <p class="notice">{pending.length} shard(s) still being ingested…</p>
         )}
       </Section>
       {shards.length > 0 && (

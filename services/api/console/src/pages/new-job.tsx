@@ -70,7 +70,8 @@ export function NewJobPage() {
       setReview({ jobId, name, body, estimate, estimateError: null });
     } catch (err) {
       // An api without the estimate route: no estimate, the job can still be created.
-      const missing = err instanceof ApiError && err.code === 'VB_ERR_ROUTE_NOT_FOUND';
+      const missing =
+        err instanceof ApiError && (err.code === 'VB_ERR_ROUTE_NOT_FOUND' || err.code === 'VB_ERR_NOT_IMPLEMENTED');
       setReview({
         jobId,
         name,
@@ -225,6 +226,7 @@ export function NewJobPage() {
               </dd>
             </dl>
           )}
+          {review.estimate === 'unavailable' && <p class="hint">This api gives no cost estimates.</p>}
           <ErrorBox error={review.estimateError} />
           <button type="button" class="primary" disabled={busy} onClick={create}>
             Create job
