@@ -12,9 +12,7 @@ import { type AppHarness, startApiHarness } from './app-harness.ts';
  * Routes declared in the table whose implementation lives on another branch (live events).
  * Remove each once its route is registered: the test then holds it like the others.
  */
-const NOT_YET_REGISTERED = new Set([
-  'GET /batch-processing/v1/external/:workspace/jobs/:jobId/events',
-]);
+const NOT_YET_REGISTERED = new Set(['GET /batch-processing/v1/external/:workspace/jobs/:jobId/events']);
 
 describe('route table, /openapi.json, /docs and /console', () => {
   let h: AppHarness;

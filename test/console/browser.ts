@@ -15,7 +15,9 @@ export function chromiumPath(): string {
   const candidates = [process.env.VB_CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
   const found = candidates.find((c): c is string => !!c && existsSync(c));
   if (!found)
-    throw new Error('no Chromium: run `apt-get install -y chromium` (or set VB_CHROMIUM_PATH to a Chrome binary)');
+    throw new Error(
+      'no Chromium: run `apt-get install -y chromium` (or set VB_CHROMIUM_PATH to a Chrome binary)',
+    );
   return found;
 }
 
@@ -30,7 +32,7 @@ export async function launchBrowser(): Promise<Browser> {
   });
 }
 
-/** Saves a full-page screenshot as `artifacts/console/<name>.png`. */
-export async function screenshot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: path.join(ARTIFACTS_DIR, `${name}.png`) as `${string}.png`, fullPage: true });
+/** Saves a screenshot (the whole page, or the viewport) as `artifacts/console/<name>.png`. */
+export async function screenshot(page: Page, name: string, fullPage = true): Promise<void> {
+  await page.screenshot({ path: path.join(ARTIFACTS_DIR, `${name}.png`) as `${string}.png`, fullPage });
 }

@@ -5,13 +5,16 @@
  * reload), its logs with the severity filter, a result archive downloaded through its link, a
  * second job aborted with the button. Every page is saved as a screenshot (artifacts/console/).
  */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { putWorkflow } from '@visionbatch/cli';
 import { generateImageDataset } from '@visionbatch/models';
 import type { Browser, Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   bp,
+  client,
   createJob,
   registerModelAndWorkflow,
   registerSlowModel,
@@ -24,7 +27,9 @@ import type { Stack } from '../e2e/stack.ts';
 import { flushRedisTestDb, redisTestUrl, useTempDir, waitFor } from '../support/helpers.ts';
 import { launchBrowser, screenshot } from './browser.ts';
 
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const IMAGES = 24;
+const DRAW_WORKFLOW = 'draw';
 
 describe('web console in headless Chromium', () => {
   let stack: Stack;
@@ -41,9 +46,12 @@ describe('web console in headless Chromium', () => {
   const go = (hash: string) => page.evaluate(`location.hash = ${JSON.stringify(hash)}`);
   /** The state badge of the job page. */
   const jobStateIs = (state: string) =>
-    page.waitForFunction(`document.querySelector('.facts .badge')?.textContent === ${JSON.stringify(state)}`, {
-      timeout: 60_000,
-    });
+    page.waitForFunction(
+      `document.querySelector('.facts .badge')?.textContent === ${JSON.stringify(state)}`,
+      {
+        timeout: 60_000,
+      },
+    );
 
   beforeAll(async () => {
     await flushRedisTestDb();
@@ -51,8 +59,15 @@ describe('web console in headless Chromium', () => {
     stack = await startStack(redisTestUrl(), path.join(dir, 'data'), { VB_IMAGES_PER_TASK: '4' });
     await registerModelAndWorkflow(stack, dir);
     await registerSlowModel(stack, dir);
-    const ds = await generateImageDataset({ dir: path.join(dir, 'upload'), count: IMAGES, seed: 5 });
+    // boxes and labels drawn on each image: the job's persisted images show as thumbnails
+    const draw = JSON.parse(await readFile(path.join(ROOT, 'examples/workflows/visualisation.json'), 'utf8'));
+    await putWorkflow(client(stack), DRAW_WORKFLOW, draw);
+    const ds = await generateImageDataset({ dir: path.join(dir, 'upload'), count: IMAGES - 1, seed: 5 });
     imagePaths = ds.files.map((f) => path.join(ds.dir, f));
+    // a truncated JPEG: staged like the others, it fails in processing with an error log line
+    const first = await readFile(imagePaths[0]);
+    await writeFile(path.join(ds.dir, 'truncated.jpg'), first.subarray(0, 300));
+    imagePaths.push(path.join(ds.dir, 'truncated.jpg'));
     browser = await launchBrowser();
     page = await browser.newPage();
     page.on('pageerror', (err) => pageErrors.push(String(err)));
@@ -96,7 +111,7 @@ describe('web console in headless Chromium', () => {
     await page.waitForFunction(`document.querySelector('.file-count')?.textContent === '${IMAGES}'`, {
       timeout: 60_000,
     });
-    await page.waitForSelector('ul.files.thumbs img, ul.files li a.download');
+    await page.waitForSelector('ul.files li a.download');
     expect(await page.$$eval('ul.files a.download', (as) => as.length)).toBeGreaterThan(0);
     await screenshot(page, 'batch');
     await go('#/batches');
@@ -111,7 +126,7 @@ describe('web console in headless Chromium', () => {
       `[...document.querySelectorAll('select[name="batchId"] option')].some((o) => o.value === 'browser-upload')`,
     );
     await page.select('select[name="batchId"]', 'browser-upload');
-    await page.select('select[name="workflowId"]', WORKFLOW_ID);
+    await page.select('select[name="workflowId"]', DRAW_WORKFLOW);
     await page.type('input[name="jobId"]', 'from-console');
     await page.type('input[name="name"]', 'Console job');
     await page.click('input[name="persistImagesOutputs"]');
@@ -136,20 +151,23 @@ describe('web console in headless Chromium', () => {
     );
     const seen = (await page.evaluate('window.vbProgress')) as string[];
     expect(seen[seen.length - 1]).toBe('100');
-    expect(seen.some((v) => v !== '100'), `progress seen: ${seen.join(' ')}`).toBe(true);
+    expect(
+      seen.some((v) => v !== '100'),
+      `progress seen: ${seen.join(' ')}`,
+    ).toBe(true);
     expect(await page.evaluate('window.vbNoReload')).toBe(true);
     await screenshot(page, 'job');
   });
 
   it('shows the logs, filtered by severity', async () => {
-    await page.waitForSelector('table.logs tr');
-    const all = await page.$$eval('table.logs tr', (rows) => rows.length);
-    expect(all).toBeGreaterThan(0);
+    await page.waitForSelector('table.logs tr.log-error');
+    expect(await text('table.logs')).toContain('truncated.jpg');
+    await page.select('select[name="severity"]', 'warning');
+    await page.waitForFunction(`document.body.innerText.includes('No log lines of severity warning')`);
     await page.select('select[name="severity"]', 'error');
-    await page.waitForFunction(`document.body.innerText.includes('No log lines of severity error')`);
-    await page.select('select[name="severity"]', 'info');
-    await page.waitForFunction(`document.querySelectorAll('table.logs tr.log-info').length > 0`);
-    expect(await page.$$eval('table.logs tr:not(.log-info)', (rows) => rows.length)).toBe(0);
+    await page.waitForSelector('table.logs tr.log-error');
+    expect(await page.$$eval('table.logs tr:not(.log-error)', (rows) => rows.length)).toBe(0);
+    await page.select('select[name="severity"]', '');
   });
 
   it('downloads a result archive through its link', async () => {
@@ -166,6 +184,16 @@ describe('web console in headless Chromium', () => {
     });
     const bytes = await readFile(path.join(downloads, name as string));
     expect([bytes[0], bytes[1]]).toEqual([0x1f, 0x8b]); // a gzip archive
+  });
+
+  it('shows the persisted visualisation images as thumbnails', async () => {
+    await page.waitForFunction(
+      `[...document.querySelectorAll('ul.files.thumbs img')].some((i) => i.complete && i.naturalWidth > 0)`,
+      { timeout: 20_000 },
+    );
+    expect(await page.$$eval('ul.files.thumbs img', (imgs) => imgs.length)).toBeGreaterThanOrEqual(
+      IMAGES - 1,
+    );
   });
 
   it('aborts a second job with the button and shows it ended', async () => {
@@ -192,7 +220,9 @@ describe('web console in headless Chromium', () => {
     await page.waitForFunction(`document.body.innerText.includes('object-detection')`);
     await screenshot(page, 'models');
     await go(`#/workflows/${WORKFLOW_ID}`);
-    await page.waitForFunction(`document.querySelector('textarea[name="definition"]')?.value.includes('steps')`);
+    await page.waitForFunction(
+      `document.querySelector('textarea[name="definition"]')?.value.includes('steps')`,
+    );
     await screenshot(page, 'workflows');
     await go('#/machines');
     await page.waitForFunction(`document.querySelectorAll('table.pools tbody tr').length === 2`);
@@ -200,6 +230,6 @@ describe('web console in headless Chromium', () => {
     await screenshot(page, 'machines');
     await page.goto(`${stack.apiUrl}/docs`);
     await page.waitForSelector('.opblock', { timeout: 30_000 });
-    await screenshot(page, 'api-docs');
+    await screenshot(page, 'api-docs', false);
   });
 });

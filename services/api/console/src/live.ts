@@ -1,4 +1,4 @@
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { eventsUrl, paths } from './api.ts';
 
 /** An event of a job's live stream (`GET .../jobs/{jobId}/events`). */
@@ -68,13 +68,14 @@ export const POLL_FALLBACK_MS = 2000;
 /**
  * Keeps a view of jobs current: while any of `jobIds` runs, their event streams drive `refresh`
  * (throttled); an event is also handed to `onEvent`. Without an event stream (older api), one
- * polling loop for the whole view takes over.
+ * polling loop for the whole view takes over, and `polling` says so.
  */
 export function useLiveJobs(
   jobIds: string[],
   refresh: () => void,
   onEvent?: (jobId: string, e: JobEvent) => void,
-): void {
+): { polling: boolean } {
+  const [polling, setPolling] = useState(false);
   const latest = useRef({ refresh, onEvent });
   latest.current = { refresh, onEvent };
   const key = jobIds.join(',');
@@ -84,6 +85,7 @@ export function useLiveJobs(
     let poll: ReturnType<typeof setInterval> | null = null;
     const fallback = () => {
       poll ??= setInterval(() => latest.current.refresh(), POLL_FALLBACK_MS);
+      setPolling(true);
     };
     const stops = jobIds.map((id) =>
       watchJob(
@@ -102,4 +104,5 @@ export function useLiveJobs(
     };
     // biome-ignore lint/correctness/useExhaustiveDependencies: the ids, joined, are the dependency
   }, [key]);
+  return { polling };
 }

@@ -129,7 +129,9 @@ export function BatchPage({ batchId }: { batchId: string }) {
   }, [batchId]);
   const [filesKey, setFilesKey] = useState(0);
   // While shards are being ingested the page looks again every 2 s (one timer for the page).
-  const ingesting = (info.data?.shards ?? []).some((s) => s.statusName === 'shard-registered' || s.statusName === 'shard-uploaded');
+  const ingesting = (info.data?.shards ?? []).some(
+    (s) => s.statusName === 'shard-registered' || s.statusName === 'shard-uploaded',
+  );
   useEffect(() => {
     if (!ingesting) return;
     const t = setTimeout(() => {
@@ -174,9 +176,7 @@ export function BatchPage({ batchId }: { batchId: string }) {
           <dt>Expires</dt>
           <dd>{when(batch.expiryDate)}</dd>
         </dl>
-        {pending.length > 0 && (
-          <p class="notice">{pending.length} shard(s) still being ingested…</p>
-        )}
+        {pending.length > 0 && <p class="notice">{pending.length} shard(s) still being ingested…</p>}
       </Section>
       {shards.length > 0 && (
         <Section title="Shards">
@@ -234,9 +234,14 @@ export function BatchFiles({ batchId }: { batchId: string }) {
   const ds = `${paths.ds()}/batches/${encodeURIComponent(batchId)}`;
   const parts = useLoad(async () => {
     const { batch } = await call<{ batch: Batch }>('GET', ds);
-    if (batch.batchType !== 'multipart-batch') return [''];
-    const r = await call<{ batchParts: { partName: string }[] }>('GET', `${ds}/parts`);
-    return r.batchParts.map((p) => p.partName);
+    if (batch.batchType !== 'multipart-batch')
+      return [{ part: '', images: batch.batchContentType === 'images' }];
+    const r = await call<{ batchParts: { partName: string; contentType: string }[] }>('GET', `${ds}/parts`);
+    // persisted visualisation outputs are the `images` part of a job's processing batch
+    return r.batchParts.map((p) => ({
+      part: p.partName,
+      images: p.partName === 'images' || p.contentType === 'images',
+    }));
   }, [batchId]);
   if (parts.error instanceof ApiError && parts.error.status === 404)
     return <p class="empty">Not created yet.</p>;
@@ -244,13 +249,13 @@ export function BatchFiles({ batchId }: { batchId: string }) {
   return (
     <div>
       {parts.data.map((p) => (
-        <PartFiles key={p} batchId={batchId} part={p} />
+        <PartFiles key={p.part} batchId={batchId} part={p.part} images={p.images} />
       ))}
     </div>
   );
 }
 
-function PartFiles({ batchId, part }: { batchId: string; part: string }) {
+function PartFiles({ batchId, part, images }: { batchId: string; part: string; images: boolean }) {
   const pager = usePager();
   const files = useLoad(
     () =>
@@ -263,7 +268,7 @@ function PartFiles({ batchId, part }: { batchId: string; part: string }) {
       ),
     [batchId, part, pager.token],
   );
-  const [thumbs, setThumbs] = useState(part === 'images');
+  const [thumbs, setThumbs] = useState(images);
   const list = files.data?.filesMetadata ?? [];
   return (
     <div class="part">

@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { call, paths } from '../api.ts';
 import { ErrorBox, Json, ProgressBar, Section, StateBadge, useLoad } from '../components.tsx';
 import { duration, eta, jobProgress, jobState, notificationText, when } from '../format.ts';
@@ -55,11 +55,24 @@ export function JobPage({ jobId }: { jobId: string }) {
   }, [jobId, severity]);
   const [liveLogs, setLiveLogs] = useState<LogLine[]>([]);
   const job = details.data?.job;
-  // The stream drives the page: each event reloads the details (throttled); log lines are appended as they come.
-  useLiveJobs(job && !job.isTerminal ? [jobId] : [], details.reload, (_id, e: JobEvent) => {
-    if (e.kind === 'log') setLiveLogs((l) => [...l, e.data as unknown as LogLine]);
-    if (e.kind === 'terminal') logs.reload();
-  });
+  // The stream drives the page: each event reloads the details (throttled); log lines are appended
+  // as they come. Polling (no stream) reloads the logs too.
+  const live = useLiveJobs(
+    job && !job.isTerminal ? [jobId] : [],
+    () => {
+      details.reload();
+      if (live.polling) logs.reload();
+    },
+    (_id, e: JobEvent) => {
+      if (e.kind === 'log') setLiveLogs((l) => [...l, e.data as unknown as LogLine]);
+    },
+  );
+  // Once the job has ended, its whole log once more (the lines of its last moments included).
+  const ended = job?.isTerminal ?? false;
+  // biome-ignore lint/correctness/useExhaustiveDependencies: only the end of the job matters
+  useEffect(() => {
+    if (ended) logs.reload();
+  }, [ended]);
   if (!details.data) return <ErrorBox error={details.error} />;
   const { stages, tasks } = details.data;
   const j = details.data.job;
@@ -230,13 +243,14 @@ export function JobPage({ jobId }: { jobId: string }) {
           <p class="empty">No log lines{severity ? ` of severity ${severity}` : ''}.</p>
         )}
       </Section>
-      {stages
-        .flatMap((s) => s.outputBatches)
-        .map((b) => (
+      {stages.flatMap((s) =>
+        s.outputBatches.map((b) => (
           <Section key={b} title={`Output batch ${b}`}>
-            <BatchFiles batchId={b} />
+            {/* listed again when the stage that writes it moves on (its files land as it runs) */}
+            <BatchFiles key={`${b}-${s.statusType}`} batchId={b} />
           </Section>
-        ))}
+        )),
+      )}
     </div>
   );
 }

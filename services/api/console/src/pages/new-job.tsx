@@ -71,7 +71,8 @@ export function NewJobPage() {
     } catch (err) {
       // An api without the estimate route: no estimate, the job can still be created.
       const missing =
-        err instanceof ApiError && (err.code === 'VB_ERR_ROUTE_NOT_FOUND' || err.code === 'VB_ERR_NOT_IMPLEMENTED');
+        err instanceof ApiError &&
+        (err.code === 'VB_ERR_ROUTE_NOT_FOUND' || err.code === 'VB_ERR_NOT_IMPLEMENTED');
       setReview({
         jobId,
         name,
