@@ -89,4 +89,24 @@ describe('route table, /openapi.json, /docs and /console', () => {
     expect(js.headers['cache-control']).toBe('public, max-age=31536000, immutable');
     expect((await h.app.inject({ method: 'GET', url: '/console/assets/nope.js' })).statusCode).toBe(404);
   });
+
+  it('behind a mount prefix, the pages point at the prefixed api and assets', async () => {
+    const p = await startApiHarness({
+      redisUrl: redisTestUrl(),
+      store: { driver: 'fs', dir: await useTempDir() },
+      env: { VB_MOUNT_PREFIX: '/vb' },
+    });
+    try {
+      const page = await p.app.inject({ method: 'GET', url: '/vb/console' });
+      expect(page.statusCode).toBe(200);
+      expect(page.body).toContain('<meta name="vb-api-base" content="/vb">');
+      expect(page.body).toMatch(/src="\/vb\/console\/assets\/main-[A-Z0-9]+\.js"/);
+      const docs = await p.app.inject({ method: 'GET', url: '/vb/docs' });
+      expect(docs.body).toContain('data-spec-url="/vb/openapi.json"');
+      const doc = (await p.app.inject({ method: 'GET', url: '/vb/openapi.json' })).json();
+      expect(doc.servers[0].url).toBe('http://vb.test/vb');
+    } finally {
+      await p.close();
+    }
+  });
 });

@@ -297,7 +297,7 @@ export const ROUTES: readonly RouteSpec[] = [
     auth: 'api-key',
     body: { json: WorkflowProcessingJobV1 },
     ok: { 200: JobEstimateV1 },
-    errors: [...WITH_BODY, 404, 501],
+    errors: [...WITH_BODY, 404],
   },
   {
     method: 'GET',

@@ -227,10 +227,11 @@ export function batchProcessingRoutes(app: FastifyInstance, deps: ApiDeps): void
     },
   );
 
-  // Placeholder for the cost estimate (issue 13, built on another branch): without it this path
-  // would create a job named "estimate". Replace it with the real route when merging.
-  app.post(`${BP}/jobs/estimate`, async () => {
-    throw Errors.notImplemented('POST .../jobs/estimate (cost estimates)');
+  // Placeholder for the cost estimate (issue 13, built on another branch): it answers what a missing
+  // route answers, where otherwise this path would create a job named "estimate". Replace it with
+  // the real route when merging.
+  app.post<{ Params: { workspace: string } }>(`${BP}/jobs/estimate`, async (req) => {
+    throw Errors.routeNotFound('POST', `/batch-processing/v1/external/${req.workspace}/jobs/estimate`);
   });
 
   app.get<{ Params: JobParams }>(`${BP}/jobs/:jobId/stages`, async (req) => {

@@ -70,9 +70,7 @@ export function NewJobPage() {
       setReview({ jobId, name, body, estimate, estimateError: null });
     } catch (err) {
       // An api without the estimate route: no estimate, the job can still be created.
-      const missing =
-        err instanceof ApiError &&
-        (err.code === 'VB_ERR_ROUTE_NOT_FOUND' || err.code === 'VB_ERR_NOT_IMPLEMENTED');
+      const missing = err instanceof ApiError && err.code === 'VB_ERR_ROUTE_NOT_FOUND';
       setReview({
         jobId,
         name,
