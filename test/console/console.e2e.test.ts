@@ -218,11 +218,31 @@ describe('web console in headless Chromium', () => {
     await screenshot(page, 'jobs');
     await go('#/models/shapes-det/1');
     await page.waitForFunction(`document.body.innerText.includes('object-detection')`);
+    // upload a model from the browser: the ONNX file alone (its metadata says the rest)
+    await page.type('form.upload-model input[name="modelId"]', 'browser/1');
+    const weights = await page.$('form.upload-model input[name="weights"]');
+    await weights?.uploadFile(path.join(ROOT, 'examples/shapes-det.onnx'));
+    await page.click('form.upload-model button[type="submit"]');
+    await page.waitForFunction(`document.querySelector('ul.ids')?.innerText.includes('browser/1')`, {
+      timeout: 30_000,
+    });
+    const model = await stack.call('GET', `/models/v1/external/${stack.workspace}/models/browser/1`);
+    expect(model.json.model.classNames.length).toBeGreaterThan(0);
     await screenshot(page, 'models');
     await go(`#/workflows/${WORKFLOW_ID}`);
     await page.waitForFunction(
       `document.querySelector('textarea[name="definition"]')?.value.includes('steps')`,
     );
+    // the definition saved again under another id
+    await page.click('form.workflow input[name="workflowId"]', { count: 3 });
+    await page.type('form.workflow input[name="workflowId"]', 'saved-from-console');
+    await page.click('form.workflow button[type="submit"]');
+    await page.waitForFunction(`document.body.innerText.includes('Workflow created.')`);
+    const saved = await stack.call(
+      'GET',
+      `/workflows/v1/external/${stack.workspace}/workflows/saved-from-console`,
+    );
+    expect(saved.status).toBe(200);
     await screenshot(page, 'workflows');
     await go('#/machines');
     await page.waitForFunction(`document.querySelectorAll('table.pools tbody tr').length === 2`);
