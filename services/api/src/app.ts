@@ -1,4 +1,5 @@
 import fastifyMultipart from '@fastify/multipart';
+import { routeSpecOf } from '@visionbatch/shared/wire/routes';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { Histogram } from 'prom-client';
 import { registerAuth } from './auth.ts';
@@ -80,11 +81,18 @@ export async function buildApp(
       reply.elapsedTime / 1000,
     );
   });
-  // Every route as registered, so tests can prove the auth rule holds for all of them.
+  // Every route must be declared in the route table (which /openapi.json is made from), and takes
+  // from it whether it needs an API key; kept as registered so tests can prove the auth rule.
   const routes: RegisteredRoute[] = [];
   app.decorate('vbRoutes', routes);
   app.addHook('onRoute', (r) => {
-    for (const method of [r.method].flat()) routes.push({ method, url: r.url, public: !!r.config?.public });
+    for (const method of [r.method].flat()) {
+      const spec = routeSpecOf(method, r.url);
+      if (!spec) throw new Error(`${method} ${r.url} is not declared in packages/shared/src/wire/routes.ts`);
+      const isPublic = spec.auth !== 'api-key';
+      r.config = { ...r.config, public: isPublic };
+      routes.push({ method, url: r.url, public: isPublic });
+    }
   });
   await app.register(fastifyMultipart, { limits: { fileSize: deps.config.limits.maxImageBytes, files: 1 } });
   registerErrorHandler(app);

@@ -565,3 +565,12 @@ export const ROUTES: readonly RouteSpec[] = [
     }),
   ),
 ];
+
+/**
+ * The table entry of a registered route (`HEAD` falls back to its `GET`, which fastify adds it
+ * for); undefined when the route is not declared.
+ */
+export function routeSpecOf(method: string, path: string): RouteSpec | undefined {
+  const find = (m: string) => ROUTES.find((r) => r.method === m && r.path === path);
+  return find(method) ?? (method === 'HEAD' ? find('GET') : undefined);
+}

@@ -49,7 +49,7 @@ window.ui = SwaggerUIBundle({ url: el.dataset.specUrl, domNode: el, deepLinking:
 export function apiDocsRoutes(app: FastifyInstance, deps: ApiDeps): void {
   const base = deps.config.api.mountPrefix;
   let doc: Buffer | null = null;
-  app.get('/openapi.json', { config: { public: true } }, async (_req, reply) => {
+  app.get('/openapi.json', async (_req, reply) => {
     doc ??= Buffer.from(
       JSON.stringify(openApiDocument({ version: '0.1.0', serverUrl: `${deps.config.api.publicUrl}${base}` })),
     );
@@ -59,11 +59,10 @@ export function apiDocsRoutes(app: FastifyInstance, deps: ApiDeps): void {
       .send(doc);
   });
   const index: Asset = { body: page(base), type: 'text/html; charset=utf-8', immutable: false };
-  app.get('/docs', { config: { public: true } }, async (req, reply) => sendAsset(req, reply, index));
+  app.get('/docs', async (req, reply) => sendAsset(req, reply, index));
   const cache = new Map<string, Asset>();
   app.get<{ Params: { version: string; file: string } }>(
     '/docs/assets/:version/:file',
-    { config: { public: true } },
     async (req, reply) => {
       const { version, file } = req.params;
       if (version !== SWAGGER_VERSION) throw Errors.notFound('file', `${version}/${file}`);

@@ -43,16 +43,10 @@ export function consoleRoutes(app: FastifyInstance, deps: ApiDeps): void {
     });
     return built;
   };
-  app.get('/console', { config: { public: true } }, async (req, reply) =>
-    sendAsset(req, reply, (await bundle()).index),
-  );
-  app.get<{ Params: { file: string } }>(
-    '/console/assets/:file',
-    { config: { public: true } },
-    async (req, reply) => {
-      const asset = (await bundle()).bundle.assets.get(req.params.file);
-      if (!asset) throw Errors.notFound('file', req.params.file);
-      return sendAsset(req, reply, asset);
-    },
-  );
+  app.get('/console', async (req, reply) => sendAsset(req, reply, (await bundle()).index));
+  app.get<{ Params: { file: string } }>('/console/assets/:file', async (req, reply) => {
+    const asset = (await bundle()).bundle.assets.get(req.params.file);
+    if (!asset) throw Errors.notFound('file', req.params.file);
+    return sendAsset(req, reply, asset);
+  });
 }
