@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { JOB_STATES } from '../lifecycle/states.ts';
 import { IsoTimestamp, NextPageToken } from './common.ts';
+import { JobProgressFields } from './job-events.ts';
 
 /**
  * Roboflow-compatible Batch Processing wire shapes (spec/batch-api.md §3). Field names are the
@@ -136,10 +137,9 @@ export const JobMetadataV1 = z
     /** the lifecycle state (a visionbatch extension) */
     state: z.enum(JOB_STATES),
     computeUsage: ComputeUsageV1,
-    /** 0..1 over the current and remaining stages (the live events work adds it) */
-    progress: z.number().min(0).max(1).optional(),
-    /** when the job should end at the measured throughput of its machines; null when unknown */
-    estimatedCompletion: IsoTimestamp.nullable().optional(),
+    // job-events.ts JobProgressFields, answered by the live-events work (optional until it is merged)
+    progress: JobProgressFields.shape.progress.optional(),
+    estimatedCompletion: JobProgressFields.shape.estimatedCompletion.optional(),
   })
   .meta({ id: 'JobMetadata' });
 
@@ -159,28 +159,6 @@ export const ListLogsResponse = z.object({
   /** lines the capped log dropped (VB_JOB_LOG_LIMIT), a visionbatch extension */
   droppedLogLines: z.number().int(),
 });
-
-/**
- * The cost estimate of a job before it runs (`POST .../jobs/estimate`, same body as job
- * creation): the workflow is run on a small sample of the batch and the measured machine time
- * scaled to the whole batch.
- */
-export const JobEstimateV1 = z
-  .object({
-    /** files (images, or video frames) the estimate ran */
-    sampleSize: z.number().int(),
-    /** files (images or videos) of the whole batch */
-    totalFiles: z.number().int(),
-    /** predicted machine-seconds per pool */
-    machineSeconds: z.object({ cpu: z.number().optional(), gpu: z.number().optional() }),
-    credits: z.number(),
-    /** wall time with `machines` machines */
-    wallSeconds: z.number(),
-    machines: z.number().int(),
-    /** relative spread of the per-file times of the sample (0.1: ±10 %) */
-    spread: z.number(),
-  })
-  .meta({ id: 'JobEstimate' });
 
 /** Query of the job list and log routes: page size and the token of the previous page. */
 export const PageQuery = z.object({

@@ -35,6 +35,9 @@ export const ErrorBody = z
     shard: z.string().optional(),
     workflow: z.string().optional(),
     model: z.string().optional(),
+    estimate: z.string().optional(),
+    estimateJobId: z.string().optional(),
+    maxStreams: z.number().optional(),
   })
   .meta({ id: 'Error', description: 'The body of every error answer.' });
 

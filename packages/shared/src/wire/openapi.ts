@@ -2,6 +2,7 @@ import { z } from 'zod';
 import * as batchProcessing from './batch-processing.ts';
 import * as common from './common.ts';
 import * as dataStaging from './data-staging.ts';
+import * as jobEstimate from './job-estimate.ts';
 import * as jobEvents from './job-events.ts';
 import * as registry from './registry.ts';
 import { type RawAnswer, ROUTES, type RouteSpec } from './routes.ts';
@@ -24,10 +25,23 @@ export function openApiPath(route: Pick<RouteSpec, 'path' | 'wildcard'>): string
   return route.path.replace(/:([A-Za-z]+)/g, '{$1}').replace(/\*$/, `{${route.wildcard ?? 'path'}}`);
 }
 
-/** Every schema of the wire modules that carries a component id (`.meta({id})`). */
+/** Component names of schemas declared without a `.meta({id})` (the live events and estimates). */
+const COMPONENT_NAMES: [z.ZodType, string][] = [
+  [jobEvents.JobStateEventData, 'JobStateEvent'],
+  [jobEvents.JobStageEventData, 'JobStageEvent'],
+  [jobEvents.JobTaskEventData, 'JobTaskEvent'],
+  [jobEvents.JobLogEventData, 'JobLogEvent'],
+  [jobEvents.JobGapEventData, 'JobGapEvent'],
+  [jobEvents.JobTerminalEventData, 'JobTerminalEvent'],
+  [jobEvents.JobCloseEventData, 'JobCloseEvent'],
+  [jobEstimate.Estimate, 'Estimate'],
+  [jobEstimate.EstimatePending, 'EstimatePending'],
+];
+
+/** Every schema of the wire modules that carries a component id (`.meta({id})`), and those above. */
 function namedSchemas(): Map<string, z.ZodType> {
-  const out = new Map<string, z.ZodType>();
-  for (const mod of [common, batchProcessing, dataStaging, registry, visionbatch, jobEvents]) {
+  const out = new Map<string, z.ZodType>(COMPONENT_NAMES.map(([schema, id]) => [id, schema]));
+  for (const mod of [common, batchProcessing, dataStaging, registry, visionbatch]) {
     for (const v of Object.values(mod)) {
       if (!(v instanceof z.ZodType)) continue;
       const id = z.globalRegistry.get(v)?.id;
@@ -45,6 +59,7 @@ const ERROR_TEXT: Record<number, string> = {
   409: 'conflicts with the current state',
   413: 'the body is larger than allowed',
   415: 'a body of a media type the route does not read',
+  422: 'the sample job of the estimate did not succeed',
   501: 'not supported by visionbatch',
   503: 'a dependency (Redis) is unavailable; retry shortly',
 };

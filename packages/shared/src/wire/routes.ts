@@ -3,7 +3,6 @@ import {
   AbortJobResponse,
   CreateJobResponse,
   GetJobResponse,
-  JobEstimateV1,
   ListJobsResponse,
   ListLogsResponse,
   ListStagesResponse,
@@ -26,6 +25,7 @@ import {
   SignedUploadResponse,
   VideoReferencesIngest,
 } from './data-staging.ts';
+import { Estimate, EstimatePending, EstimateQuery } from './job-estimate.ts';
 import {
   DeleteModelResponse,
   DeleteWorkflowResponse,
@@ -75,7 +75,7 @@ export interface RouteSpec {
   query?: z.ZodObject;
   body?: { json: z.ZodType } | { multipart: z.ZodObject } | { binary: string };
   /** the success answer: status → schema (JSON) or a raw answer */
-  ok: Partial<Record<200 | 501, z.ZodType | RawAnswer>>;
+  ok: Partial<Record<200 | 202, z.ZodType | RawAnswer>>;
   /** documented error statuses (bodies are `Error`) */
   errors: number[];
   /** a page or asset of the console or the docs: registered, but not part of the API document */
@@ -292,12 +292,24 @@ export const ROUTES: readonly RouteSpec[] = [
     operationId: 'estimateJob',
     summary: 'Estimate the cost and wall time of a job before running it',
     description:
-      'Takes the body of job creation, runs the workflow on a small sample of the batch on a real worker and scales the measured machine time to the whole batch.',
+      'Takes the body of job creation, runs the workflow on a sample of the batch as a job of its own (`est-…`, billed and logged like any job) and extrapolates the measured times to the whole batch. 202 while the sample still runs: ask `GET .../jobs/{estimateJobId}/estimate` later.',
     tag: 'Batch Processing',
     auth: 'api-key',
+    query: EstimateQuery,
     body: { json: WorkflowProcessingJobV1 },
-    ok: { 200: JobEstimateV1 },
-    errors: [...WITH_BODY, 404],
+    ok: { 200: Estimate, 202: EstimatePending },
+    errors: [...WITH_BODY, 404, 422],
+  },
+  {
+    method: 'GET',
+    path: `${BP}/jobs/:jobId/estimate`,
+    operationId: 'getEstimate',
+    summary: 'The estimate of a sample job started by `POST .../jobs/estimate`',
+    tag: 'Batch Processing',
+    auth: 'api-key',
+    query: EstimateQuery.pick({ machines: true }),
+    ok: { 200: Estimate, 202: EstimatePending },
+    errors: [...AUTH, 404, 422],
   },
   {
     method: 'GET',
@@ -384,7 +396,7 @@ export const ROUTES: readonly RouteSpec[] = [
     operationId: 'jobEvents',
     summary: 'Live events of a job (Server-Sent Events)',
     description:
-      'Events `state`, `stage`, `task` and `log` with JSON data (JobStateEvent, JobStageEvent, JobTaskEvent, JobLog), then `terminal` (JobTerminalEvent), after which the stream closes. SSE ids are the stream ids: reconnect with `Last-Event-ID` to resume. Comment lines are heartbeats.',
+      'Events `state`, `stage`, `task` and `log` with JSON data (JobStateEvent, JobStageEvent, JobTaskEvent, JobLogEvent) and the Redis stream id as SSE `id` (reconnect with `Last-Event-ID` to resume); `gap` (JobGapEvent) when that id is older than the capped stream holds; `terminal` (JobTerminalEvent) after the last state, then the stream closes; `close` (JobCloseEvent) when the server ends it early. Comment lines are heartbeats. 503 past the streams an api serves at once.',
     tag: 'Batch Processing',
     auth: 'api-key',
     ok: { 200: { raw: 'event-stream', description: 'the event stream' } },

@@ -3,11 +3,13 @@ import { eventsUrl, paths } from './api.ts';
 
 /** An event of a job's live stream (`GET .../jobs/{jobId}/events`). */
 export interface JobEvent {
-  kind: 'state' | 'stage' | 'task' | 'log' | 'terminal';
+  kind: 'state' | 'stage' | 'task' | 'log' | 'gap' | 'terminal' | 'close';
   data: Record<string, unknown>;
 }
 
-const KINDS: JobEvent['kind'][] = ['state', 'stage', 'task', 'log', 'terminal'];
+// `gap`: events were missed (the page reloads what it shows); `close`: the server ended the stream
+// early, and EventSource reconnects by itself with Last-Event-ID.
+const KINDS: JobEvent['kind'][] = ['state', 'stage', 'task', 'log', 'gap', 'terminal', 'close'];
 
 /**
  * Follows a job's event stream. `onUnavailable` is called when the stream cannot be opened at all

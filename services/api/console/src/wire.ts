@@ -86,14 +86,25 @@ export interface Shard {
   statusMetadata?: Record<string, unknown>;
 }
 
+/** A cost estimate (packages/shared/src/wire/job-estimate.ts), the fields the console shows. */
 export interface Estimate {
-  sampleSize: number;
-  totalFiles: number;
-  machineSeconds: { cpu?: number; gpu?: number };
-  credits: number;
-  wallSeconds: number;
+  estimateJobId: string;
+  status: 'done';
+  pool: 'cpu' | 'gpu';
   machines: number;
-  spread: number;
+  machinesUsed: number;
+  unit: 'image' | 'frame';
+  sample: { files: number; units: number };
+  batch: { files: number; units: number; tasks: number };
+  perUnitSeconds: { mean: number; min: number; max: number };
+  predicted: { machineSeconds: { cpu: number; gpu: number }; credits: number; wallSeconds: number };
+  estimateCost: { credits: number };
+}
+
+/** 202: the estimate's sample job still runs. */
+export interface EstimatePending {
+  estimateJobId: string;
+  status: 'running';
 }
 
 export interface Pool {

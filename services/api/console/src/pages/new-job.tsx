@@ -2,9 +2,40 @@ import { useState } from 'preact/hooks';
 import { ApiError, call, paths } from '../api.ts';
 import { ErrorBox, Section, useLoad } from '../components.tsx';
 import { duration } from '../format.ts';
-import type { Batch, Estimate } from '../wire.ts';
+import type { Batch, Estimate, EstimatePending } from '../wire.ts';
 
 type Kind = 'images' | 'videos';
+
+/** Pause between asks for an estimate whose sample job still runs. */
+const ESTIMATE_RETRY_MS = 2000;
+
+/** What the job would cost, and how sure the estimate is. */
+function EstimateFacts({ estimate: e }: { estimate: Estimate }) {
+  const spread =
+    e.perUnitSeconds.mean > 0
+      ? (e.perUnitSeconds.max - e.perUnitSeconds.min) / (2 * e.perUnitSeconds.mean)
+      : 0;
+  return (
+    <dl class="facts estimate">
+      <dt>Estimated credits</dt>
+      <dd>{e.predicted.credits.toFixed(4)}</dd>
+      <dt>Machine time</dt>
+      <dd>
+        {duration(e.predicted.machineSeconds.cpu + e.predicted.machineSeconds.gpu)} ({e.pool})
+      </dd>
+      <dt>Wall time</dt>
+      <dd>
+        {duration(e.predicted.wallSeconds)} on {e.machinesUsed} of {e.machines} machine(s)
+      </dd>
+      <dt>Sample</dt>
+      <dd>
+        {e.sample.units} of {e.batch.units} {e.unit}s ({e.sample.files} of {e.batch.files} files), per{' '}
+        {e.unit} {e.perUnitSeconds.mean.toFixed(3)} s ±{Math.round(spread * 100)} %; the estimate itself cost{' '}
+        {e.estimateCost.credits.toFixed(4)} credits ({e.estimateJobId})
+      </dd>
+    </dl>
+  );
+}
 
 /** The job body from the form (the same body the CLI sends). */
 function jobBody(f: FormData, kind: Kind, workspace: string): Record<string, unknown> {
@@ -66,8 +97,16 @@ export function NewJobPage() {
     setError(null);
     setReview({ jobId, name, body, estimate: null, estimateError: null });
     try {
-      const estimate = await call<Estimate>('POST', `${paths.bp()}/jobs/estimate`, { json: body });
-      setReview({ jobId, name, body, estimate, estimateError: null });
+      let r = await call<Estimate | EstimatePending>('POST', `${paths.bp()}/jobs/estimate`, { json: body });
+      // 202: the sample job still runs; its answer is one GET away once it has ended
+      while (r.status === 'running') {
+        await new Promise((ok) => setTimeout(ok, ESTIMATE_RETRY_MS));
+        r = await call<Estimate | EstimatePending>(
+          'GET',
+          `${paths.bp()}/jobs/${encodeURIComponent(r.estimateJobId)}/estimate`,
+        );
+      }
+      setReview({ jobId, name, body, estimate: r, estimateError: null });
     } catch (err) {
       // An api without the estimate route: no estimate, the job can still be created.
       const missing = err instanceof ApiError && err.code === 'VB_ERR_ROUTE_NOT_FOUND';
@@ -205,25 +244,7 @@ export function NewJobPage() {
           <h3>Review {review.jobId}</h3>
           {review.estimate === null && !review.estimateError && <p>Estimating the cost…</p>}
           {review.estimate && review.estimate !== 'unavailable' && (
-            <dl class="facts estimate">
-              <dt>Estimated credits</dt>
-              <dd>{review.estimate.credits.toFixed(4)}</dd>
-              <dt>Machine time</dt>
-              <dd>
-                {duration(
-                  (review.estimate.machineSeconds.cpu ?? 0) + (review.estimate.machineSeconds.gpu ?? 0),
-                )}
-              </dd>
-              <dt>Wall time</dt>
-              <dd>
-                {duration(review.estimate.wallSeconds)} on {review.estimate.machines} machine(s)
-              </dd>
-              <dt>Sample</dt>
-              <dd>
-                {review.estimate.sampleSize} of {review.estimate.totalFiles} files, spread ±
-                {Math.round(review.estimate.spread * 100)} %
-              </dd>
-            </dl>
+            <EstimateFacts estimate={review.estimate} />
           )}
           {review.estimate === 'unavailable' && <p class="hint">This api gives no cost estimates.</p>}
           <ErrorBox error={review.estimateError} />
