@@ -26,6 +26,7 @@ import {
   VideoReferencesIngest,
 } from './data-staging.ts';
 import { Estimate, EstimatePending, EstimateQuery } from './job-estimate.ts';
+import { STREAM_ID_RE } from './job-events.ts';
 import {
   DeleteModelResponse,
   DeleteWorkflowResponse,
@@ -399,6 +400,13 @@ export const ROUTES: readonly RouteSpec[] = [
       'Events `state`, `stage`, `task` and `log` with JSON data (JobStateEvent, JobStageEvent, JobTaskEvent, JobLogEvent) and the Redis stream id as SSE `id` (reconnect with `Last-Event-ID` to resume); `gap` (JobGapEvent) when that id is older than the capped stream holds; `terminal` (JobTerminalEvent) after the last state, then the stream closes; `close` (JobCloseEvent) when the server ends it early. Comment lines are heartbeats. 503 past the streams an api serves at once.',
     tag: 'Batch Processing',
     auth: 'api-key',
+    query: z.object({
+      lastEventId: z
+        .string()
+        .regex(STREAM_ID_RE)
+        .optional()
+        .meta({ description: 'resume after this event id (the `Last-Event-ID` header does the same)' }),
+    }),
     ok: { 200: { raw: 'event-stream', description: 'the event stream' } },
     errors: [...AUTH, 404],
   },
