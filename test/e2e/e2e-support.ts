@@ -8,6 +8,7 @@ import {
   type ImageDatasetResult,
   writeModels,
 } from '@visionbatch/models';
+import { contractFetch } from '../contract/openapi-contract.ts';
 import { waitFor } from '../support/helpers.ts';
 import { Stack } from './stack.ts';
 
@@ -25,7 +26,9 @@ export const FAST_ENV: Record<string, string> = {
   VB_LOG_LEVEL: 'info',
 };
 
-export const client = (stack: Stack) => new ApiClient({ baseUrl: stack.apiUrl, apiKey: stack.apiKey });
+/** The CLI's client on the stack; its answers are held against /openapi.json like `stack.call`'s. */
+export const client = (stack: Stack) =>
+  new ApiClient({ baseUrl: stack.apiUrl, apiKey: stack.apiKey, fetch: contractFetch(stack.apiUrl) });
 export const bp = (stack: Stack) => `/batch-processing/v1/external/${stack.workspace}`;
 export const ds = (stack: Stack) => `/data-staging/v1/external/${stack.workspace}`;
 

@@ -2,7 +2,11 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { checkAnswer, failOnViolations } from '../contract/openapi-contract.ts';
 import { freePort, waitFor } from '../support/helpers.ts';
+
+// Every answer of every file's stack is held against /openapi.json (test/contract).
+failOnViolations();
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -155,6 +159,15 @@ export class Stack {
     try {
       json = JSON.parse(text);
     } catch {}
+    const prefix = this.env.VB_MOUNT_PREFIX ?? '';
+    const pathname = new URL(url).pathname;
+    checkAnswer(
+      method,
+      prefix && pathname.startsWith(prefix) ? pathname.slice(prefix.length) : pathname,
+      res.status,
+      json,
+      res.headers.get('content-type'),
+    );
     return { status: res.status, json };
   }
 }

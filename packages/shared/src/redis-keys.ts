@@ -80,6 +80,8 @@ export const keys = {
   machine: (machineId: string) => k('machine', machineId),
   /** zset: machine ids of a pool by last heartbeat */
   poolMachines: (pool: string) => k('pool', pool, 'machines'),
+  /** hash: the autoscaler's last round for a pool (desired, target, throughput; expires with the leader) */
+  poolStatus: (pool: string) => k('pool', pool, 'status'),
   /** hash: lease record (machine, job, epoch, startedAt, lastHeartbeat) */
   lease: (leaseId: string) => k('lease', leaseId),
   /** set: lease ids currently open on a job */

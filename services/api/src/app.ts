@@ -1,15 +1,19 @@
 import fastifyMultipart from '@fastify/multipart';
+import { routeSpecOf } from '@visionbatch/shared/wire/routes';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import { Histogram } from 'prom-client';
 import { registerAuth } from './auth.ts';
 import { registerBodyParsers } from './body-parsers.ts';
 import type { ApiDeps } from './deps.ts';
 import { httpErrorOptions, registerErrorHandler } from './error-handler.ts';
+import { apiDocsRoutes } from './routes/api-docs.ts';
 import { batchProcessingRoutes } from './routes/batch-processing.ts';
+import { consoleRoutes } from './routes/console.ts';
 import { dataStagingRoutes } from './routes/data-staging.ts';
 import { healthRoutes } from './routes/health.ts';
 import { jobEstimateRoutes } from './routes/job-estimate.ts';
 import { jobEventRoutes } from './routes/job-events.ts';
+import { machinesRoutes } from './routes/machines.ts';
 import { registryRoutes } from './routes/registry.ts';
 import { rootRoutes } from './routes/root.ts';
 import { signedRoutes } from './routes/signed.ts';
@@ -79,11 +83,18 @@ export async function buildApp(
       reply.elapsedTime / 1000,
     );
   });
-  // Every route as registered, so tests can prove the auth rule holds for all of them.
+  // Every route must be declared in the route table (which /openapi.json is made from), and takes
+  // from it whether it needs an API key; kept as registered so tests can prove the auth rule.
   const routes: RegisteredRoute[] = [];
   app.decorate('vbRoutes', routes);
   app.addHook('onRoute', (r) => {
-    for (const method of [r.method].flat()) routes.push({ method, url: r.url, public: !!r.config?.public });
+    for (const method of [r.method].flat()) {
+      const spec = routeSpecOf(method, r.url);
+      if (!spec) throw new Error(`${method} ${r.url} is not declared in packages/shared/src/wire/routes.ts`);
+      const isPublic = spec.auth !== 'api-key';
+      r.config = { ...r.config, public: isPublic };
+      routes.push({ method, url: r.url, public: isPublic });
+    }
   });
   await app.register(fastifyMultipart, { limits: { fileSize: deps.config.limits.maxImageBytes, files: 1 } });
   registerErrorHandler(app);
@@ -98,5 +109,8 @@ export async function buildApp(
   registryRoutes(app, deps, validateWorkflow);
   signedRoutes(app, deps);
   webhookSecretRoutes(app, deps);
+  machinesRoutes(app, deps);
+  apiDocsRoutes(app, deps);
+  consoleRoutes(app, deps);
   return app;
 }

@@ -3,7 +3,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Routes that carry their own authorisation (signed URLs) or none (health, metrics). */
+    /**
+     * Routes that carry their own authorisation (signed URLs) or none (health, static pages): set
+     * from the route table (`auth` other than `api-key`) when the route is registered (app.ts).
+     */
     public?: boolean;
   }
   interface FastifyRequest {

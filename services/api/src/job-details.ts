@@ -4,9 +4,10 @@ import { iso } from '@visionbatch/shared/time';
 import type { ApiDeps } from './deps.ts';
 
 /**
- * JobMetadata (§3.1) and, after every field Roboflow's client reads, three visionbatch extensions
- * it ignores: `computeUsage` (machine time billed and its credits), `progress` (0..1) and
- * `estimatedCompletion` (ISO time, or null while unknown).
+ * JobMetadata (§3.1) and, after every field Roboflow's client reads, visionbatch extensions it
+ * ignores: `state` (the lifecycle state: tells an aborted job from a failed one), `computeUsage`
+ * (machine time billed and its credits), `progress` (0..1) and `estimatedCompletion` (ISO time, or
+ * null while unknown).
  */
 export async function jobMetadata(
   deps: Pick<ApiDeps, 'jobs' | 'redis' | 'clock' | 'config'>,
@@ -30,6 +31,7 @@ export async function jobMetadata(
     createdAt: iso(rec.createdAt),
     lastUpdate: iso(rec.lastUpdate),
     restartParametersOverride: rec.restartOverrides,
+    state: rec.state,
     computeUsage: {
       cpuSeconds: m.cpuMs / 1000,
       gpuSeconds: m.gpuMs / 1000,

@@ -176,6 +176,28 @@ export class LeaseStore {
     return ids.map((machineId, i) => ({ machineId, leaseId: (res[i]?.[1] as string | null) || null }));
   }
 
+  /**
+   * Publishes the autoscaler's view of a pool for the api's machines route; it expires after
+   * `ttlMs`, so a pool no leader sizes any more shows no stale sizes.
+   */
+  async notePoolStatus(
+    pool: 'cpu' | 'gpu',
+    status: { desired: number; target: number; filesPerMachineSecond: number; measured: boolean },
+    ttlMs: number,
+  ): Promise<void> {
+    await this.redis
+      .multi()
+      .hset(keys.poolStatus(pool), {
+        desired: String(status.desired),
+        target: String(status.target),
+        filesPerMachineSecond: String(status.filesPerMachineSecond),
+        measured: status.measured ? '1' : '0',
+        updatedAt: String(this.clock.now()),
+      })
+      .pexpire(keys.poolStatus(pool), ttlMs)
+      .exec();
+  }
+
   /** Forgets machines of a pool not seen for `olderThanMs` that hold no lease (they are gone). */
   async pruneMachines(pool: 'cpu' | 'gpu', olderThanMs: number): Promise<number> {
     const ids = await this.redis.zrangebyscore(

@@ -3,8 +3,8 @@ import type { ApiDeps } from '../deps.ts';
 
 /** Liveness and readiness (Redis answers); Prometheus metrics are on the ops port (main.ts). */
 export function healthRoutes(app: FastifyInstance, deps: ApiDeps): void {
-  app.get('/healthz', { config: { public: true } }, async () => ({ status: 'ok' }));
-  app.get('/readyz', { config: { public: true } }, async (_req, reply) => {
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_req, reply) => {
     try {
       await deps.redis.ping();
       return { status: 'ready' };

@@ -55,7 +55,7 @@ export function signedRoutes(app: FastifyInstance, deps: ApiDeps): void {
 
     const route = `${SIGNED_PATH_PREFIX}/:workspace/:batchId/:part/:name`;
 
-    scope.put<{ Params: SignedParams }>(route, { config: { public: true } }, async (req) => {
+    scope.put<{ Params: SignedParams }>(route, async (req) => {
       const g = grantOf(deps, req);
       const body = () => Readable.from(uploadBody(req.raw, deps.config.api.maxUploadBytes));
       if (g.purpose === 'video') {
@@ -110,6 +110,6 @@ export function signedRoutes(app: FastifyInstance, deps: ApiDeps): void {
         throw err;
       }
     };
-    scope.get<{ Params: SignedParams }>(route, { config: { public: true }, exposeHeadRoute: true }, download);
+    scope.get<{ Params: SignedParams }>(route, { exposeHeadRoute: true }, download);
   });
 }

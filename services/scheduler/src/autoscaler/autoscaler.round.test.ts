@@ -8,6 +8,7 @@ import { type AutoscalerConfig, loadConfig } from '@visionbatch/shared/config';
 import { ActuatorError } from '@visionbatch/shared/errors';
 import { type JobRecord, JobsRepo } from '@visionbatch/shared/jobs-repo';
 import { createLogger } from '@visionbatch/shared/logger';
+import { keys } from '@visionbatch/shared/redis-keys';
 import { Redis } from 'ioredis';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
@@ -131,6 +132,15 @@ describe('autoscaler rounds', () => {
     expect(actuator.requests).toEqual([{ pool: 'cpu', desired: 2, idleMachines: [], busyMachines: [] }]);
     expect(await gauge('vb_pool_desired_machines', 'cpu')).toBe(2);
     expect(await gauge('vb_pool_target_machines', 'cpu')).toBe(2);
+    // published for the api's machines route (the console's Machines page)
+    expect(await redis.hgetall(keys.poolStatus('cpu'))).toMatchObject({
+      desired: '2',
+      target: '2',
+      filesPerMachineSecond: '10',
+      measured: '0',
+      updatedAt: String(clock.t),
+    });
+    expect(await redis.pttl(keys.poolStatus('cpu'))).toBeGreaterThan(0);
     // a big one on top: capped at the pool max
     await runningJob('big', 4_000);
     [cpu] = await scaler.round();

@@ -191,6 +191,17 @@ export class Autoscaler {
       }
     }
     metrics.target.set({ pool }, this.target[pool] ?? current);
+    // The api's machines route (and so the console) shows what this round decided.
+    await leases.notePoolStatus(
+      pool,
+      {
+        desired,
+        target: this.target[pool] ?? current,
+        filesPerMachineSecond,
+        measured: this.meters[pool].measured(),
+      },
+      Math.max(60_000, 5 * config.intervalMs),
+    );
     return decision;
   }
 

@@ -1,0 +1,2 @@
+/** Stylesheets are bundled by esbuild (services/api/src/console-bundle.ts). */
+declare module '*.css';
