@@ -26,9 +26,7 @@ describe('route table, /openapi.json, /docs and /console', () => {
       .map((r) => key(r.method, r.url));
     expect(unlisted, 'registered routes missing from the table').toEqual([]);
     const regKeys = new Set(registered.map((r) => key(r.method, r.url)));
-    const unregistered = ROUTES.map((r) => key(r.method, r.path)).filter(
-      (k) => !regKeys.has(k),
-    );
+    const unregistered = ROUTES.map((r) => key(r.method, r.path)).filter((k) => !regKeys.has(k));
     expect(unregistered, 'table entries no route implements').toEqual([]);
     for (const r of registered)
       expect(r.public, key(r.method, r.url)).toBe(table.get(key(r.method, r.url))?.auth !== 'api-key');

@@ -27,6 +27,8 @@ const job = {
   restartParametersOverride: [],
   state: 'queued',
   computeUsage: { cpuSeconds: 0, gpuSeconds: 0, credits: 0 },
+  progress: 0,
+  estimatedCompletion: null,
 };
 const JSON_TYPE = 'application/json; charset=utf-8';
 const JOB_PATH = '/batch-processing/v1/external/ws/jobs/j1';
