@@ -3,7 +3,7 @@ import { effectiveDefinition } from '@visionbatch/shared/effective-definition';
 import { Errors } from '@visionbatch/shared/errors';
 import { assertBatchId, assertJobId, assertPartName } from '@visionbatch/shared/ids';
 import { abortJob } from '@visionbatch/shared/job-ending';
-import { definitionHash, type JobSnapshot, stageWire, taskWire } from '@visionbatch/shared/jobs-repo';
+import { type JobSnapshot, stageWire, taskWire } from '@visionbatch/shared/jobs-repo';
 import {
   issueField,
   ParametersOverrideV1,
@@ -14,6 +14,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps.ts';
 import { offsetPageToken, optString, pageSizeOf, taskPageToken } from '../http-params.ts';
 import { jobMetadata } from '../job-details.ts';
+import { submitJob } from '../job-submit.ts';
 import { compileForApi, registeredModels } from '../workflow-compile.ts';
 
 type JobParams = { workspace: string; jobId: string };
@@ -151,46 +152,17 @@ export function batchProcessingRoutes(app: FastifyInstance, deps: ApiDeps): void
       const jobId = assertJobId(req.params.jobId);
       const def = parseDefinition(req.body);
       const { snapshot, warnings } = await validateAgainstState(deps, req.workspace, def);
-      const now = deps.clock.now();
-      const r = await deps.jobs.create(
-        {
-          jobId,
-          workspace: req.workspace,
-          name: optString(req.query, 'name', 256) ?? jobId,
-          definition: def,
-          definitionHash: definitionHash(def),
-          currentStage: null,
-          plannedStages: ['processing', 'export'],
-          lastNotification: 'job accepted, waiting for the scheduler',
-          restartOverrides: [],
-          createdAt: now,
-          lastUpdate: now,
-          deadlineAt: null,
-        },
+      const r = await submitJob(deps, req.log, {
+        workspace: req.workspace,
+        jobId,
+        name: optString(req.query, 'name', 256) ?? jobId,
+        definition: def,
         snapshot,
-      );
+        warnings,
+        notification: 'job accepted, waiting for the scheduler',
+      });
       if (r === 'different')
         throw Errors.conflict(`job "${jobId}" exists with a different definition`, { jobId });
-      // What the workflow ignores goes into the job's logs, where `fetch-logs` shows it.
-      if (r === 'created' && warnings.length > 0)
-        await deps.jobs.log(
-          req.workspace,
-          jobId,
-          ...warnings.map((w) => ({
-            processingStageId: null,
-            taskId: null,
-            severity: 'warning' as const,
-            reportingModule: 'api',
-            logType: 'workflow-warning',
-            payload: { step: w.step, field: w.field, message: w.message },
-          })),
-        );
-      // The scheduler also finds queued jobs on its own tick; this call only saves that wait.
-      deps.scheduler
-        .SubmitJob({ workspace: req.workspace, job_id: jobId })
-        .catch((err) =>
-          req.log.warn({ err, jobId }, 'scheduler not reachable; job will be picked up on its next tick'),
-        );
       return { jobId, status: 'accepted' };
     },
   );

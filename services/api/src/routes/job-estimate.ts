@@ -9,7 +9,7 @@ import { Errors } from '@visionbatch/shared/errors';
 import { readSampleMeasurement } from '@visionbatch/shared/estimate/measure';
 import { creditsOf, predictJob } from '@visionbatch/shared/estimate/predict';
 import { assertJobId } from '@visionbatch/shared/ids';
-import { definitionHash, type JobRecord } from '@visionbatch/shared/jobs-repo';
+import type { JobRecord } from '@visionbatch/shared/jobs-repo';
 import { keys } from '@visionbatch/shared/redis-keys';
 import { issueField, type WorkflowProcessingJob } from '@visionbatch/shared/wire/batch-processing';
 import { type Estimate, type EstimatePending, EstimateQuery } from '@visionbatch/shared/wire/job-estimate';
@@ -17,6 +17,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ApiDeps } from '../deps.ts';
 import { imageTasks, type JobPlan, videoJobPlan } from '../estimate/job-plan.ts';
 import { chooseSample } from '../estimate/sample-choice.ts';
+import { submitJob } from '../job-submit.ts';
 import { parseDefinition, validateAgainstState } from './batch-processing.ts';
 
 type JobParams = { workspace: string; jobId: string };
@@ -185,42 +186,16 @@ export function jobEstimateRoutes(app: FastifyInstance, deps: ApiDeps): void {
       };
       const jobId = assertJobId(estimateJobId());
       const now = deps.clock.now();
-      await deps.jobs.create(
-        {
-          jobId,
-          workspace: ws,
-          name: `estimate of ${input.batchId}${input.part ? `/${input.part}` : ''}`,
-          definition: sampleDef,
-          definitionHash: definitionHash(sampleDef),
-          currentStage: null,
-          plannedStages: ['processing', 'export'],
-          lastNotification: 'estimate sample accepted, waiting for the scheduler',
-          restartOverrides: [],
-          createdAt: now,
-          lastUpdate: now,
-          deadlineAt: null,
-          sample,
-        },
+      await submitJob(deps, req.log, {
+        workspace: ws,
+        jobId,
+        name: `estimate of ${input.batchId}${input.part ? `/${input.part}` : ''}`,
+        definition: sampleDef,
         snapshot,
-      );
-      if (warnings.length > 0)
-        await deps.jobs.log(
-          ws,
-          jobId,
-          ...warnings.map((w) => ({
-            processingStageId: null,
-            taskId: null,
-            severity: 'warning' as const,
-            reportingModule: 'api',
-            logType: 'workflow-warning',
-            payload: { step: w.step, field: w.field, message: w.message },
-          })),
-        );
-      deps.scheduler
-        .SubmitJob({ workspace: ws, job_id: jobId })
-        .catch((err) =>
-          req.log.warn({ err, jobId }, 'scheduler not reachable; the estimate is picked up on its next tick'),
-        );
+        warnings,
+        notification: 'estimate sample accepted, waiting for the scheduler',
+        sample,
+      });
       const waitMs = Math.min(deps.config.estimate.waitMs, (query.wait ?? Number.POSITIVE_INFINITY) * 1000);
       // a client that went away stops the wait (the sample job runs on; GET .../estimate answers later)
       let gone = false;
