@@ -16,8 +16,13 @@ export default class SummaryReporter implements Reporter {
         else if (state === 'failed') failed++;
         else skipped++;
       }
-      // A file that failed to load has no tests but must count as a failure.
-      if (mod.state() === 'failed' && [...mod.children.allTests()].length === 0) failed++;
+      // A file that failed without a failed test (it did not load, or a hook such as the contract
+      // check's afterAll failed) must count as a failure too.
+      if (
+        mod.state() === 'failed' &&
+        ![...mod.children.allTests()].some((t) => t.result().state === 'failed')
+      )
+        failed++;
     }
     failed += unhandledErrors.length;
     process.stdout.write(`\n${passed} passed, ${failed} failed, ${skipped} skipped\n`);
