@@ -5,9 +5,11 @@ import { ApiClient, createBatchOfImages, putWorkflow, uploadModel } from '@visio
 import { detectionWorkflow, generateImageDataset, writeModels } from '@visionbatch/models';
 import { BatchesRepo } from '@visionbatch/shared/batches-repo';
 import { loadConfig } from '@visionbatch/shared/config';
+import { abortJob } from '@visionbatch/shared/job-ending';
 import { definitionHash, type JobRecord, JobsRepo } from '@visionbatch/shared/jobs-repo';
 import { createLogger } from '@visionbatch/shared/logger';
 import { createRedis } from '@visionbatch/shared/redis';
+import { jobQueueName } from '@visionbatch/shared/queues';
 import { keys } from '@visionbatch/shared/redis-keys';
 import { systemClock } from '@visionbatch/shared/time';
 import type { WorkflowProcessingJob } from '@visionbatch/shared/wire/batch-processing';
@@ -97,7 +99,13 @@ async function planMillion(redisUrl: string): Promise<Record<string, number>> {
   clearInterval(sampler);
   peak = Math.max(peak, process.memoryUsage().rss);
   const stage = await jobs.getStage('bench', 'plan1m', 'processing');
+  // The planned job must not compete for the machines of the end-to-end part (same Redis): end it
+  // and remove its million-task queue.
+  await abortJob(jobs, 'bench', 'plan1m');
+  await queues.destroy(jobQueueName('bench', 'plan1m', rec.epoch));
   await queues.closeAll();
+  // this process acted as the leader to plan: hand the lease to the real scheduler of the next part
+  await redis.del(keys.schedulerLeader());
   redis.disconnect();
   return {
     plan1MFiles: PLAN_FILES,

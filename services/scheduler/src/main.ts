@@ -12,7 +12,6 @@ import { WorkspaceWebhookSecrets } from '@visionbatch/shared/webhook-auth';
 import { Counter, Gauge } from 'prom-client';
 import { type Actuator, StaticActuator } from './autoscaler/actuator.ts';
 import { Autoscaler } from './autoscaler/autoscaler.ts';
-import { KubernetesActuator } from './autoscaler/kubernetes-actuator.ts';
 import { LocalActuator } from './autoscaler/local-actuator.ts';
 import { sweepExpiredBatches } from './batch-gc.ts';
 import { controlPlane } from './control-plane.ts';
@@ -180,6 +179,8 @@ let actuator: Actuator;
 if (config.autoscaler.actuator === 'local') {
   actuator = new LocalActuator({ env: process.env, schedulerUrl: `${grpcHost}:${grpc.port}`, logger });
 } else if (config.autoscaler.actuator === 'kubernetes') {
+  // Loaded only when used: the Kubernetes client alone holds ~130 MiB of a scheduler's memory.
+  const { KubernetesActuator } = await import('./autoscaler/kubernetes-actuator.ts');
   actuator = new KubernetesActuator({
     kubeConfig: KubernetesActuator.defaultKubeConfig(),
     namespace: config.autoscaler.k8sNamespace ?? KubernetesActuator.defaultNamespace(),
