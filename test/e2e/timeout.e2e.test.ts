@@ -32,6 +32,8 @@ describe('processing timeout', () => {
       });
       req.on('end', () => {
         hooks.push({ headers: req.headers, body: JSON.parse(data) });
+        // the first attempt is refused, so the job's log shows a retried delivery
+        res.statusCode = hooks.length === 1 ? 503 : 200;
         res.end('ok');
       });
     });
@@ -71,16 +73,45 @@ describe('processing timeout', () => {
     expect(entry).toMatchObject({ severity: 'error', reportingModule: 'scheduler' });
     const processing = (await stages(stack, 'too-slow')).find((s) => s.processingStageName === 'processing');
     expect(processing.statusType).toBe('error');
-    // the job webhook (spec §4.3) arrives once, with the workspace's webhook secret
-    await waitFor(() => hooks.length > 0, { timeoutMs: 20_000, message: 'job webhook' });
-    expect(hooks).toHaveLength(1);
-    expect(hooks[0].body).toMatchObject({
+    // the job webhook (spec §4.3): refused once, then delivered with the same event_id, and the
+    // workspace's webhook secret
+    await waitFor(() => hooks.length > 1, { timeoutMs: 30_000, message: 'job webhook, second attempt' });
+    expect(hooks).toHaveLength(2);
+    expect(hooks[1].body).toMatchObject({
       type: 'roboflow-batch-job-notification-v1',
       job_id: 'too-slow',
       job_state: 'fail',
-      delivery_attempt: 1,
+      delivery_attempt: 2,
+      event_id: hooks[0].body.event_id,
     });
     expect(hooks[0].body.event_id).toMatch(/^[0-9a-f-]{36}$/);
+    // both attempts are in the job's log (what the console's job page lists)
+    const deliveries = await waitFor(
+      async () => {
+        const d = (await logs(stack, 'too-slow')).logs.filter((l) => l.logType === 'webhook-delivery');
+        return d.length === 2 ? d : null;
+      },
+      { timeoutMs: 10_000, message: 'delivery attempts logged' },
+    );
+    expect(deliveries.map((d) => d.payload)).toEqual([
+      {
+        eventId: hooks[0].body.event_id,
+        attempt: 1,
+        outcome: 'rejected',
+        status: 503,
+        host: new URL(hookUrl).host,
+        willRetry: true,
+      },
+      {
+        eventId: hooks[0].body.event_id,
+        attempt: 2,
+        outcome: 'delivered',
+        status: 200,
+        host: new URL(hookUrl).host,
+        willRetry: false,
+      },
+    ]);
+    expect(deliveries.map((d) => d.severity)).toEqual(['warning', 'info']);
     const secret = await stack.call('GET', `/visionbatch/v1/${stack.workspace}/webhook-secret`);
     expect(hooks[0].headers.authorization).toBe(secret.json.authorization);
   });

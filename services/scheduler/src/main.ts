@@ -85,6 +85,16 @@ const urlAllowlist = new UrlAllowlist(config.scheduler.urlAllowlist);
 const notifier = new Notifier(redis, logger, webhookDeliveries, urlAllowlist, {
   deadlineMs: config.scheduler.deadlines.webhookMs,
   dnsTimeoutMs: config.scheduler.deadlines.dnsMs,
+  // every attempt of a job's webhook goes into the job's log (fetch-logs, the console's job page)
+  onJobAttempt: (job, attempt) =>
+    jobs.log(job.workspace, job.jobId, {
+      processingStageId: null,
+      taskId: null,
+      severity: attempt.outcome === 'delivered' ? 'info' : attempt.willRetry ? 'warning' : 'error',
+      reportingModule: 'scheduler',
+      logType: 'webhook-delivery',
+      payload: attempt as unknown as Record<string, unknown>,
+    }),
 });
 const batches = new BatchesRepo(redis, systemClock, config.limits.batchTtlMs);
 const webhookAuth = new WorkspaceWebhookSecrets(redis, config.scheduler.publishableKeys);

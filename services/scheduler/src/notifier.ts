@@ -11,6 +11,21 @@ export interface WebhookDelivery {
   url: string;
   authorization: string;
   body: Record<string, unknown> & { event_id: string };
+  /** the job a job webhook is about: its attempts are recorded in the job's log */
+  job?: { workspace: string; jobId: string };
+}
+
+/** One delivery attempt as recorded in a job's log (`webhook-delivery`). */
+export interface DeliveryAttempt {
+  eventId: string;
+  attempt: number;
+  outcome: 'delivered' | 'rejected' | 'error' | 'refused';
+  /** the receiver's HTTP status, when it answered */
+  status: number | null;
+  /** the receiver's host (never its path or query: they may carry a token) */
+  host: string;
+  /** whether another attempt follows */
+  willRetry: boolean;
 }
 
 const QUEUE = 'notifications';
@@ -26,6 +41,8 @@ export interface NotifierOptions {
   dnsTimeoutMs?: number;
   /** for tests: DNS answers */
   resolve?: Resolver;
+  /** hears every attempt of a job webhook (the scheduler writes it into the job's log) */
+  onJobAttempt?: (job: { workspace: string; jobId: string }, attempt: DeliveryAttempt) => Promise<void>;
 }
 
 /**
@@ -58,11 +75,12 @@ export class Notifier {
     authorization: string,
     body: Record<string, unknown>,
     dedupeId?: string,
+    job?: { workspace: string; jobId: string },
   ): Promise<void> {
     const event_id = typeof body.event_id === 'string' ? body.event_id : randomUUID();
     await this.queue.add(
       'webhook',
-      { url, authorization, body: { ...body, event_id } } satisfies WebhookDelivery,
+      { url, authorization, body: { ...body, event_id }, ...(job ? { job } : {}) } satisfies WebhookDelivery,
       {
         jobId: dedupeId,
         attempts: WEBHOOK_ATTEMPTS,
@@ -79,6 +97,25 @@ export class Notifier {
       async (job) => {
         const { url, authorization, body } = job.data;
         const payload = { ...body, delivery_attempt: job.attemptsMade + 1 };
+        const host = new URL(url).host;
+        const record = async (outcome: DeliveryAttempt['outcome'], status: number | null) => {
+          this.deliveries.inc({ outcome });
+          if (!job.data.job || !this.opts.onJobAttempt) return;
+          const willRetry =
+            outcome !== 'delivered' && outcome !== 'refused' && payload.delivery_attempt < WEBHOOK_ATTEMPTS;
+          await this.opts
+            .onJobAttempt(job.data.job, {
+              eventId: body.event_id,
+              attempt: payload.delivery_attempt,
+              outcome,
+              status,
+              host,
+              willRetry,
+            })
+            .catch((err) =>
+              this.logger.warn({ err: (err as Error).message }, 'could not record a delivery attempt'),
+            );
+        };
         let status: number;
         try {
           status = await guardedPost(
@@ -94,20 +131,20 @@ export class Notifier {
           );
         } catch (err) {
           if (err instanceof UnsafeUrlError) {
-            this.deliveries.inc({ outcome: 'refused' });
+            await record('refused', null);
             throw new UnrecoverableError(err.message);
           }
-          this.deliveries.inc({ outcome: 'error' });
+          await record('error', null);
           // The message names the host, never the URL's path or query (they may carry a token).
-          throw new Error(`webhook to ${new URL(url).host} failed: ${(err as Error).message}`);
+          throw new Error(`webhook to ${host} failed: ${(err as Error).message}`);
         }
         if (status < 200 || status >= 300) {
-          this.deliveries.inc({ outcome: 'rejected' });
-          throw new Error(`webhook to ${new URL(url).host} answered ${status}`);
+          await record('rejected', status);
+          throw new Error(`webhook to ${host} answered ${status}`);
         }
-        this.deliveries.inc({ outcome: 'delivered' });
+        await record('delivered', status);
         this.logger.info(
-          { host: new URL(url).host, eventId: body.event_id, attempt: payload.delivery_attempt },
+          { host, eventId: body.event_id, attempt: payload.delivery_attempt },
           'webhook delivered',
         );
       },

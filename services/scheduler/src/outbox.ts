@@ -73,6 +73,7 @@ export class OutboxReaper {
         await this.d.webhookAuthorization(e.workspace),
         { ...e.webhook.body, event_id: e.webhook.eventId },
         e.webhook.dedupeId,
+        { workspace: e.workspace, jobId: e.jobId },
       );
       await this.d.faults.hit('after-webhook-enqueue');
     }

@@ -129,6 +129,7 @@ export function JobPage({ jobId }: { jobId: string }) {
           <dt>Webhook</dt>
           <dd>
             {j.jobDefinition.notificationsURL ? `${new URL(j.jobDefinition.notificationsURL).origin}/…` : '—'}
+            <WebhookDeliveries logs={shownLogs} />
           </dd>
           <dt>Created</dt>
           <dd>{when(j.createdAt)}</dd>
@@ -358,5 +359,36 @@ function JobActions({ job, onChange }: { job: Job; onChange: () => void }) {
         </details>
       )}
     </div>
+  );
+}
+
+/** The attempts of the job's webhook, from its log (`webhook-delivery` lines the scheduler writes). */
+function WebhookDeliveries({ logs }: { logs: LogLine[] }) {
+  const attempts = logs.filter((l) => l.logType === 'webhook-delivery');
+  if (attempts.length === 0) return null;
+  return (
+    <table class="deliveries" aria-label="webhook deliveries">
+      <tbody>
+        {attempts.map((l) => {
+          const p = l.payload as {
+            attempt: number;
+            outcome: string;
+            status: number | null;
+            willRetry: boolean;
+          };
+          return (
+            <tr key={`${l.createdAt}-${p.attempt}`}>
+              <td>{when(l.createdAt)}</td>
+              <td>attempt {p.attempt}</td>
+              <td class={`outcome outcome-${p.outcome}`}>
+                {p.outcome}
+                {p.status !== null ? ` (${p.status})` : ''}
+                {p.willRetry ? ', will retry' : ''}
+              </td>
+            </tr>
+          );
+        })}
+      </tbody>
+    </table>
   );
 }
