@@ -6,7 +6,7 @@ import { detectionWorkflow, generateImageDataset, writeModels } from '@visionbat
 import { BatchesRepo } from '@visionbatch/shared/batches-repo';
 import { loadConfig } from '@visionbatch/shared/config';
 import { abortJob } from '@visionbatch/shared/job-ending';
-import { definitionHash, type JobRecord, JobsRepo } from '@visionbatch/shared/jobs-repo';
+import { type JobRecord, JobsRepo } from '@visionbatch/shared/jobs-repo';
 import { createLogger } from '@visionbatch/shared/logger';
 import { jobQueueName } from '@visionbatch/shared/queues';
 import { createRedis } from '@visionbatch/shared/redis';
@@ -58,14 +58,8 @@ async function planMillion(redisUrl: string): Promise<Record<string, number>> {
       workspace: 'bench',
       name: 'plan1m',
       definition: def,
-      definitionHash: definitionHash(def),
-      currentStage: null,
-      plannedStages: ['processing', 'export'],
       lastNotification: null,
-      restartOverrides: [],
       createdAt: now,
-      lastUpdate: now,
-      deadlineAt: null,
     },
     { workflow: WORKFLOW, models: {} },
   );

@@ -14,7 +14,7 @@ import { FfmpegFrameSource } from '@visionbatch/engine/video/frame-source';
 import { detectionWorkflow } from '@visionbatch/models';
 import { BatchesRepo } from '@visionbatch/shared/batches-repo';
 import { loadConfig } from '@visionbatch/shared/config';
-import { definitionHash, type JobRecord, type JobSample, JobsRepo } from '@visionbatch/shared/jobs-repo';
+import { type JobRecord, type JobSample, JobsRepo } from '@visionbatch/shared/jobs-repo';
 import { createLogger } from '@visionbatch/shared/logger';
 import { createObjectStore, type ObjectStore } from '@visionbatch/shared/object-store/index';
 import { createRedis } from '@visionbatch/shared/redis';
@@ -128,14 +128,8 @@ describe('video job planning uses stored probes', () => {
         workspace: WS,
         name: jobId,
         definition: def,
-        definitionHash: definitionHash(def),
-        currentStage: null,
-        plannedStages: ['processing', 'export'],
         lastNotification: null,
-        restartOverrides: [],
         createdAt: now,
-        lastUpdate: now,
-        deadlineAt: null,
         sample,
       },
       { workflow: detectionWorkflow('shapes-det/1'), models: {} },

@@ -90,6 +90,18 @@ export interface TaskRecord extends TaskStatus {
   state: TaskState;
 }
 
+/** What a new job is made of; everything else of a job at creation follows from it. */
+export interface NewJob {
+  jobId: string;
+  workspace: string;
+  name: string;
+  definition: WorkflowProcessingJob;
+  lastNotification: JobRecord['lastNotification'];
+  createdAt: number;
+  /** a cost estimate's sample job */
+  sample?: JobSample | null;
+}
+
 /** Who writes: the epoch it acts for, and (scheduler) the leader token it holds. */
 export interface Fence {
   epoch: number;
@@ -296,31 +308,26 @@ export class JobsRepo {
   }
 
   /** Stores a new job and its snapshot; if the id exists, says whether the stored definition is the same. */
-  async create(
-    rec: Omit<
-      JobRecord,
-      'isTerminal' | 'error' | 'epoch' | 'endedAt' | 'logsDropped' | 'state' | 'sample'
-    > & {
-      sample?: JobSample | null;
-    },
-    snapshot: JobSnapshot,
-  ): Promise<'created' | 'same' | 'different'> {
+  async create(rec: NewJob, snapshot: JobSnapshot): Promise<'created' | 'same' | 'different'> {
+    const hash = definitionHash(rec.definition);
+    // A new job is queued at epoch 0, with no stage yet, the stages of spec §3 planned, no
+    // overrides, no deadline (its timeout starts with processing) and nothing logged or ended.
     const fields: Record<string, string> = {
       jobId: rec.jobId,
       workspace: rec.workspace,
       name: rec.name,
       definition: JSON.stringify(rec.definition),
-      definitionHash: rec.definitionHash,
+      definitionHash: hash,
       state: 'queued',
       epoch: '0',
-      currentStage: rec.currentStage ?? '',
-      plannedStages: JSON.stringify(rec.plannedStages),
+      currentStage: '',
+      plannedStages: JSON.stringify(STAGES),
       lastNotification: JSON.stringify(rec.lastNotification),
-      restartOverrides: JSON.stringify(rec.restartOverrides),
+      restartOverrides: '[]',
       createdAt: String(rec.createdAt),
-      lastUpdate: String(rec.lastUpdate),
+      lastUpdate: String(rec.createdAt),
       endedAt: '',
-      deadlineAt: rec.deadlineAt === null ? '' : String(rec.deadlineAt),
+      deadlineAt: '',
       logsDropped: '0',
       ...(rec.sample ? { sample: JSON.stringify(rec.sample) } : {}),
     };
@@ -331,7 +338,7 @@ export class JobsRepo {
       ...Object.entries(fields).flat(),
     ]);
     if (r[0] === 'created') return 'created';
-    return r[1] === rec.definitionHash ? 'same' : 'different';
+    return r[1] === hash ? 'same' : 'different';
   }
 
   async get(ws: string, jobId: string): Promise<JobRecord | null> {

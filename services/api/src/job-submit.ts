@@ -1,11 +1,11 @@
 import type { CompileWarning } from '@visionbatch/engine/workflow/compiler';
-import { definitionHash, type JobRecord, type JobSnapshot } from '@visionbatch/shared/jobs-repo';
+import type { JobRecord, JobSnapshot } from '@visionbatch/shared/jobs-repo';
 import type { WorkflowProcessingJob } from '@visionbatch/shared/wire/batch-processing';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ApiDeps } from './deps.ts';
 
 /** A job to store: what the create and estimate routes know of it. */
-export interface NewJob {
+export interface JobSubmission {
   workspace: string;
   jobId: string;
   name: string;
@@ -25,23 +25,16 @@ export interface NewJob {
 export async function submitJob(
   deps: Pick<ApiDeps, 'jobs' | 'scheduler' | 'clock'>,
   log: FastifyBaseLogger,
-  job: NewJob,
+  job: JobSubmission,
 ): Promise<'created' | 'same' | 'different'> {
-  const now = deps.clock.now();
   const r = await deps.jobs.create(
     {
       jobId: job.jobId,
       workspace: job.workspace,
       name: job.name,
       definition: job.definition,
-      definitionHash: definitionHash(job.definition),
-      currentStage: null,
-      plannedStages: ['processing', 'export'],
       lastNotification: job.notification,
-      restartOverrides: [],
-      createdAt: now,
-      lastUpdate: now,
-      deadlineAt: null,
+      createdAt: deps.clock.now(),
       ...(job.sample ? { sample: job.sample } : {}),
     },
     job.snapshot,
